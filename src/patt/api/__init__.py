@@ -1,0 +1,1 @@
+"""JSON API routes: health, auth, admin, campaigns, guild tools."""

@@ -1,0 +1,40 @@
+"""GET /api/health: database status, version and Discord state; 503 when the database is down."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from patt import __version__
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["health"])
+
+
+def discord_state(request: Request) -> str:
+    """`disabled|connecting|ready|error`, or `fake` with the file-backed fake."""
+    service = getattr(request.app.state, "discord", None)
+    if service is None:
+        return "disabled"
+    if getattr(service, "is_file_fake", False):
+        return "fake"
+    return str(getattr(service, "state", "disabled"))
+
+
+@router.get("/api/health")
+async def health(request: Request) -> JSONResponse:
+    """Report database connectivity without exception text."""
+    data = {"db": "connected", "version": __version__, "discord": discord_state(request)}
+    try:
+        async with request.app.state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception:
+        log.warning("health check: database unavailable", exc_info=True)
+        data["db"] = "error"
+        return JSONResponse(
+            {"ok": False, "error": "Database unavailable.", "data": data}, status_code=503
+        )
+    return JSONResponse({"ok": True, "data": data})

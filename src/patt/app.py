@@ -1,0 +1,199 @@
+"""`create_app()`: settings, database, error envelope, middleware, routers, pages, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from patt import __version__
+from patt.config import Settings, check_production, get_settings, resolve_jwt_secret
+from patt.middleware import ApiBodyMiddleware, SecurityHeadersMiddleware
+from patt.pages.render import LoginRequired, PageError, login_redirect, render
+from sv_common.auth.throttle import SlidingWindow
+from sv_common.db.engine import make_engine, make_sessionmaker
+from sv_common.errors import DomainError
+
+log = logging.getLogger("patt")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Features register start/stop hooks here (Discord bot, campaign checker, scheduler).
+StartupHook = Callable[[FastAPI], Awaitable[None]]
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _envelope(
+    status: int,
+    message: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"ok": False, "error": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[-1] if loc else "body")
+
+
+async def page_error(request: Request, status: int, message: str | None = None) -> Response:
+    """The 403/404/500 page (or the JSON envelope under /api)."""
+    if _is_api(request):
+        defaults = {403: "Forbidden.", 404: "Not found.", 500: "Internal server error"}
+        return _envelope(status, message or defaults.get(status, "Error."))
+    template = {403: "public/403.html", 404: "public/404.html"}.get(status, "public/500.html")
+    member = getattr(request.state, "member", None)
+    try:
+        return await render(
+            request, template, {"message": message}, member=member, status_code=status
+        )
+    except Exception:  # never let the error page itself fail
+        log.exception("error page rendering failed")
+        return HTMLResponse("<h1>Something went wrong</h1>", status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """One envelope for every API error; error pages for the site."""
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if _is_api(request):
+            return _envelope(exc.status_code, exc.message, details=exc.details, headers=exc.headers)
+        return await page_error(request, exc.status_code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _envelope(400, "Malformed JSON body.")
+        details = [
+            {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+            for e in errors
+        ]
+        first = details[0] if details else {"field": "body", "message": "invalid"}
+        message = f"Invalid value for '{first['field']}': {first['message']}"
+        if not _is_api(request):
+            return await page_error(
+                request, 404 if "path" in str(errors[0].get("loc")) else 400, None
+            )
+        return _envelope(422, message, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request):
+            messages = {404: "Not found.", 405: "Method not allowed.", 401: "Not authenticated."}
+            text = (
+                exc.detail
+                if isinstance(exc.detail, str)
+                and exc.detail not in ("Not Found", "Method Not Allowed")
+                else messages.get(exc.status_code, "Request failed.")
+            )
+            return _envelope(exc.status_code, text, headers=getattr(exc, "headers", None))
+        if exc.status_code in (403, 404):
+            return await page_error(request, exc.status_code)
+        if exc.status_code == 405:
+            return await page_error(request, 404)
+        return HTMLResponse(str(exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        return login_redirect(exc.next_path)
+
+    @app.exception_handler(PageError)
+    async def page_error_handler(request: Request, exc: PageError) -> Response:
+        return await page_error(request, exc.status_code, exc.message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if _is_api(request):
+            return _envelope(500, "Internal server error")
+        return await page_error(request, 500)
+
+
+def _throttles() -> dict[str, SlidingWindow]:
+    return {
+        "login_user": SlidingWindow(5, 15 * 60),
+        "login_ip": SlidingWindow(20, 15 * 60),
+        "register_ip": SlidingWindow(10, 15 * 60),
+        "setup_ip": SlidingWindow(5, 15 * 60),
+        "api_key_ip": SlidingWindow(10, 15 * 60),
+        "roster_submit_ip": SlidingWindow(30, 60 * 60),
+        "invite_member": SlidingWindow(1, 60),
+    }
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start hooks in order (seed, Discord, checker, scheduler); stop them in reverse."""
+    for hook in app.state.startup_hooks:
+        await hook(app)
+    try:
+        yield
+    finally:
+        for stop in reversed(app.state.shutdown_hooks):
+            try:
+                await asyncio.wait_for(stop(app), timeout=15)
+            except Exception:  # shutdown must never hang or crash
+                log.exception("shutdown hook failed")
+        await app.state.engine.dispose()
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    """Build the application. `database_url` overrides settings (the CLI resolves the embedded one)."""
+    settings = settings or get_settings()
+    check_production(settings)
+    url = database_url or settings.database_url
+    if not url:
+        from sv_common.db.embedded import start_embedded
+
+        url = start_embedded(settings.patt_data_dir)
+    app = FastAPI(
+        title="PATT Guild Platform",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.database_url = url
+    app.state.engine = make_engine(url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.jwt_secret = resolve_jwt_secret(settings)
+    app.state.throttles = _throttles()
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    app.state.setup_token_hash = os.environ.get("PATT_SETUP_TOKEN_HASH")
+
+    install_error_handlers(app)
+    app.add_middleware(ApiBodyMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    from patt import features
+
+    features.install(app)
+
+    @app.get("/index.html", include_in_schema=False)
+    async def index_html(request: Request) -> Response:
+        return RedirectResponse("/", status_code=301)
+
+    return app

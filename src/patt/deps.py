@@ -1,0 +1,140 @@
+"""FastAPI dependencies: the one place for DB sessions, authentication, rank gates and CSRF."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from patt.config import Settings
+from sv_common.auth.csrf import CSRF_COOKIE, CSRF_HEADER, tokens_match
+from sv_common.auth.sessions import member_for_token
+from sv_common.db.models import GuildMember
+from sv_common.errors import DomainError, Forbidden, Unauthorized
+
+SESSION_COOKIE = "patt_token"
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+CSRF_API_MESSAGE = "CSRF token missing or invalid."
+CSRF_PAGE_MESSAGE = "Your form expired. Reload the page and try again."
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings object."""
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session in one transaction per request: committed before the response, rolled back on error."""
+    async with request.app.state.sessionmaker() as session, session.begin():
+        yield session
+
+
+DB = Annotated[AsyncSession, Depends(get_db, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer` header; '' when the header is present but malformed."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ""
+    return token.strip()
+
+
+def csrf_ok(request: Request, submitted: str | None = None) -> bool:
+    """Double-submit check: cookie vs header (API) or the given form value (pages)."""
+    value = submitted if submitted is not None else request.headers.get(CSRF_HEADER)
+    return tokens_match(request.cookies.get(CSRF_COOKIE), value)
+
+
+def check_api_csrf(request: Request) -> None:
+    """403 for an unsafe API request that carries no bearer token and no matching CSRF header."""
+    if (
+        request.method in UNSAFE_METHODS
+        and bearer_token(request) is None
+        and request.headers.get("x-api-key") is None
+        and not csrf_ok(request)
+    ):
+        raise Forbidden(CSRF_API_MESSAGE)
+
+
+async def _authenticate(request: Request, session: AsyncSession) -> GuildMember | None:
+    secret: str = request.app.state.jwt_secret
+    token = bearer_token(request)
+    if token is not None:  # a present-but-bad bearer token never falls back to the cookie
+        if not token:
+            raise Unauthorized("Invalid token.")
+        return await member_for_token(session, secret, token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    member = await member_for_token(session, secret, cookie)
+    check_api_csrf(request)  # authenticate first (401), then CSRF (403) — decision 3
+    return member
+
+
+async def get_current_member(request: Request, db: DB) -> GuildMember:
+    """The authenticated member (API); 401 when missing or invalid."""
+    member = await _authenticate(request, db)
+    if member is None:
+        raise Unauthorized("Not authenticated.")
+    request.state.member = member
+    return member
+
+
+async def get_optional_member(request: Request, db: DB) -> GuildMember | None:
+    """The authenticated member when credentials are sent, else None; bad credentials still 401."""
+    member = await _authenticate(request, db)
+    request.state.member = member
+    return member
+
+
+def rank_level(member: GuildMember) -> int:
+    """The member's current rank level (rank loaded by authentication)."""
+    return member.rank.level
+
+
+def require_rank(min_level: int | None = None) -> Callable[..., Coroutine[Any, Any, GuildMember]]:
+    """Dependency factory: authenticate (401), then 403 below `min_level` (default: Officer+)."""
+
+    async def dependency(
+        request: Request, member: Annotated[GuildMember, Depends(get_current_member)]
+    ) -> GuildMember:
+        needed = min_level if min_level is not None else request.app.state.settings.admin_rank_level
+        if rank_level(member) < needed:
+            raise Forbidden(f"Requires rank level {needed} or higher.")
+        return member
+
+    return dependency
+
+
+def public_write_csrf(request: Request) -> None:
+    """Public writes check CSRF first (decision 3); bearer-token and API-key callers are exempt."""
+    check_api_csrf(request)
+
+
+CurrentMember = Annotated[GuildMember, Depends(get_current_member)]
+OptionalMember = Annotated[GuildMember | None, Depends(get_optional_member)]
+Officer = Annotated[GuildMember, Depends(require_rank())]
+
+
+async def get_page_member(request: Request) -> GuildMember | None:
+    """The member of the `patt_token` cookie for pages; None (and cookie dropped) when invalid."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    async with request.app.state.sessionmaker() as session, session.begin():
+        try:
+            member = await member_for_token(session, request.app.state.jwt_secret, cookie)
+        except DomainError:
+            request.state.drop_session_cookie = True
+            return None
+    return member
+
+
+PageMember = Annotated[GuildMember | None, Depends(get_page_member)]

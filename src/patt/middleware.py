@@ -1,0 +1,147 @@
+"""Pure-ASGI middleware: API body limits and content type (30 §1), security headers (20 §8)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DEFAULT_BODY_LIMIT = 64 * 1024
+# Path → byte limit for endpoints whose chapter sets a different one; features add entries here.
+BODY_LIMITS: dict[str, int] = {
+    "/api/v1/guild/roster-submit": 8 * 1024,
+    "/api/v1/guild/availability": 8 * 1024,
+    "/api/v1/guild/mito/": 4 * 1024,
+    "/api/guild-sync/addon-upload": 5 * 1024 * 1024,
+}
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self'; "
+    "img-src 'self' https: data:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; form-action 'self'; object-src 'none'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", CSP.encode()),
+]
+
+
+def body_limit_for(path: str) -> int:
+    """The byte limit for a request path (longest matching prefix wins)."""
+    best = ""
+    for prefix in BODY_LIMITS:
+        if path.startswith(prefix) and len(prefix) > len(best):
+            best = prefix
+    return BODY_LIMITS[best] if best else DEFAULT_BODY_LIMIT
+
+
+def _legacy_shape(path: str) -> bool:
+    return path.startswith(("/api/v1/guild/roster-submit", "/api/v1/guild/roster-data"))
+
+
+async def _send_error(send: Send, path: str, status: int, message: str) -> None:
+    body: dict[str, Any] = (
+        {"success": False, "error": message}
+        if _legacy_shape(path)
+        else {"ok": False, "error": message}
+    )
+    raw = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+            ]
+            + SECURITY_HEADERS,
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class ApiBodyMiddleware:
+    """415 for non-JSON write bodies and 413 for oversized ones, before any route runs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in WRITE_METHODS
+            or not scope["path"].startswith("/api/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        limit = body_limit_for(path)
+        length_header = headers.get("content-length")
+        has_body = headers.get("transfer-encoding") is not None
+        if length_header is not None:
+            if not length_header.isdigit():
+                await _send_error(send, path, 400, "Invalid Content-Length header.")
+                return
+            if int(length_header) > limit:
+                await _send_error(send, path, 413, f"Request body too large (limit {limit} bytes).")
+                return
+            has_body = int(length_header) > 0
+        if has_body:
+            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != "application/json":
+                await _send_error(send, path, 415, "Request body must be application/json.")
+                return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_error(send, path, 413, f"Request body too large (limit {limit} bytes).")
+
+
+class SecurityHeadersMiddleware:
+    """Adds nosniff, referrer, frame and CSP headers to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                existing = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in existing]
+                message = {**message, "headers": list(message.get("headers", [])) + extra}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,1 @@
+"""PATT application services (campaigns, votes, startup)."""

@@ -1,0 +1,1 @@
+"""Authentication building blocks: passwords, JWT, invite codes, throttling, CSRF."""

@@ -1,0 +1,66 @@
+"""HS256 access tokens: create and decode with explicit algorithm list and required claims."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import jwt as pyjwt
+
+from sv_common import clock
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ("user_id", "member_id", "rank_level", "iat", "exp")
+
+
+class TokenError(Exception):
+    """Base for token failures; `message` is the API text."""
+
+    message = "Invalid token."
+
+
+class TokenExpired(TokenError):
+    """The token's `exp` is in the past."""
+
+    message = "Token has expired."
+
+
+class TokenInvalid(TokenError):
+    """Bad signature, malformed token or missing claims."""
+
+    message = "Invalid token."
+
+
+def create_access_token(
+    secret: str, *, user_id: int, member_id: int, rank_level: int, expires_minutes: int
+) -> str:
+    """Signed token carrying the member's ids; `rank_level` is informational only."""
+    issued = clock.now()
+    claims = {
+        "user_id": user_id,
+        "member_id": member_id,
+        "rank_level": rank_level,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + timedelta(minutes=expires_minutes)).timestamp()),
+    }
+    return pyjwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(secret: str, token: str) -> dict[str, Any]:
+    """Verify and return the claims; raises TokenExpired or TokenInvalid."""
+    try:
+        claims = pyjwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": list(REQUIRED_CLAIMS), "verify_exp": False},
+        )
+    except pyjwt.PyJWTError as exc:
+        raise TokenInvalid() from exc
+    for name in ("user_id", "member_id", "rank_level", "exp"):
+        if not isinstance(claims.get(name), int) or isinstance(claims.get(name), bool):
+            raise TokenInvalid()
+    # expiry checked against the injectable clock so tests can move time
+    if claims["exp"] <= int(clock.now().timestamp()):
+        raise TokenExpired()
+    return claims

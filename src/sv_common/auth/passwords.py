@@ -1,0 +1,56 @@
+"""bcrypt password hashing (cost 12), run off the event loop in a bounded worker pool."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import bcrypt
+
+from sv_common.errors import Invalid
+
+BCRYPT_ROUNDS = 12
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_BYTES = 72
+
+# Two threads: a login storm queues here instead of starving the event loop and other requests.
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
+# Verified against when the account does not exist, so timing does not reveal it (20 §1).
+DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+
+
+def check_password_rules(password: str) -> None:
+    """Raise Invalid when the password breaks the length rules (20 §1)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid("Password must be at least 8 characters.")
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise Invalid("Password is too long.")
+
+
+def hash_password(plain: str, rounds: int = BCRYPT_ROUNDS) -> str:
+    """bcrypt hash with a fresh salt."""
+    return bcrypt.hashpw(plain.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def verify_password(plain: str, hashed: str) -> bool:
+    """True when `plain` matches; False (never raises) for wrong, empty or malformed input."""
+    if not plain or not hashed:
+        return False
+    try:
+        return bcrypt.checkpw(plain.encode("utf-8"), hashed.encode("ascii"))
+    except (ValueError, TypeError, UnicodeError):
+        return False
+
+
+async def hash_password_async(plain: str, rounds: int = BCRYPT_ROUNDS) -> str:
+    """`hash_password` in the bcrypt worker pool."""
+    return await asyncio.get_running_loop().run_in_executor(_pool, hash_password, plain, rounds)
+
+
+async def verify_password_async(plain: str, hashed: str | None) -> bool:
+    """`verify_password` in the bcrypt worker pool; a missing hash checks the dummy and fails."""
+    loop = asyncio.get_running_loop()
+    if hashed is None:
+        await loop.run_in_executor(_pool, verify_password, plain, DUMMY_HASH)
+        return False
+    return await loop.run_in_executor(_pool, verify_password, plain, hashed)

@@ -1,0 +1,1 @@
+"""Database layer: models, async engine and sessions, embedded PostgreSQL, migrations, seeding."""

@@ -1,0 +1,1 @@
+"""Members, ranks and characters: identity services and the shared class/realm helpers."""

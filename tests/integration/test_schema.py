@@ -1,0 +1,83 @@
+"""The migrated schema matches the models exactly, and migration 0001 downgrades cleanly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+from tests.conftest import _psycopg_dsn, _server_admin_url, _with_database
+
+from sv_common.db import migrate
+from sv_common.db.engine import to_sync_url
+from sv_common.db.models import Base
+
+
+def test_models_match_migrated_database(database_url: str) -> None:
+    engine = create_engine(to_sync_url(database_url))
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"include_schemas": True, "compare_type": True}
+        )
+        diff = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_every_spec_table_exists(database_url: str) -> None:
+    engine = create_engine(to_sync_url(database_url))
+    inspector = inspect(engine)
+    tables = {
+        s: set(inspector.get_table_names(schema=s)) for s in ("common", "patt", "guild_identity")
+    }
+    engine.dispose()
+    assert tables["common"] == {
+        "guild_ranks",
+        "users",
+        "guild_members",
+        "characters",
+        "discord_config",
+        "invite_codes",
+        "member_availability",
+    }
+    assert tables["patt"] == {
+        "campaigns",
+        "campaign_entries",
+        "ballots",
+        "votes",
+        "campaign_results",
+        "contest_agent_log",
+        "mito_quotes",
+        "mito_titles",
+    }
+    assert tables["guild_identity"] == {
+        "discord_members",
+        "identity_links",
+        "link_rejections",
+        "audit_issues",
+        "sync_log",
+    }
+
+
+def test_downgrade_removes_everything_and_upgrade_restores() -> None:
+    admin = os.environ.get("TEST_DATABASE_URL") or _server_admin_url()
+    name = f"patt_mig_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(_psycopg_dsn(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(admin, name)
+    try:
+        migrate.upgrade(url)
+        assert migrate.current_revision(url) == migrate.head_revision()
+        migrate.downgrade(url, "base")
+        engine = create_engine(to_sync_url(url))
+        schemas = set(inspect(engine).get_schema_names())
+        engine.dispose()
+        assert not {"common", "patt", "guild_identity"} & schemas
+        migrate.upgrade(url)
+        assert migrate.current_revision(url) == "0001_base_schema"
+    finally:
+        with psycopg.connect(_psycopg_dsn(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
