@@ -161,6 +161,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         overrides["app_port"] = args.port
     if args.demo:
         overrides["demo_mode"] = True
+    if overrides.keys() & {"app_host", "app_port"} and "public_base_url" not in settings.model_fields_set:
+        # links should point at where this server actually listens when PUBLIC_BASE_URL is not set
+        host = overrides.get("app_host", settings.app_host)
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+        overrides["public_base_url"] = f"http://{shown}:{overrides.get('app_port', settings.app_port)}"
     settings = settings.model_copy(update=overrides)
     check_production(settings)
     url = database_url(settings)
@@ -179,6 +184,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     os.environ["DATABASE_URL"] = url
     os.environ["APP_HOST"] = settings.app_host
     os.environ["APP_PORT"] = str(settings.app_port)
+    os.environ["PUBLIC_BASE_URL"] = settings.public_base_url
     if args.demo:
         os.environ["DEMO_MODE"] = "true"
     print(f"PATT Guild Platform running at http://{settings.app_host}:{settings.app_port}")

@@ -53,11 +53,18 @@ def decode_access_token(secret: str, token: str) -> dict[str, Any]:
             token,
             secret,
             algorithms=[ALGORITHM],
-            options={"require": list(REQUIRED_CLAIMS), "verify_exp": False},
+            # exp and iat are judged by the injectable clock below, not PyJWT's wall clock
+            # (PyJWT rejects an `iat` in its future, which breaks tokens minted under a moved clock)
+            options={
+                "require": list(REQUIRED_CLAIMS),
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
     except pyjwt.PyJWTError as exc:
         raise TokenInvalid() from exc
-    for name in ("user_id", "member_id", "rank_level", "exp"):
+    for name in ("user_id", "member_id", "rank_level", "iat", "exp"):
         if not isinstance(claims.get(name), int) or isinstance(claims.get(name), bool):
             raise TokenInvalid()
     # expiry checked against the injectable clock so tests can move time

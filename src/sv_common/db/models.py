@@ -33,6 +33,7 @@ CHARACTER_ORIGINS = ("manual", "roster_form", "sheet_import", "blizzard_sync", "
 CAMPAIGN_STATUSES = ("draft", "live", "closed", "archived")
 CAMPAIGN_TYPES = ("ranked_choice", "approval")
 CLOSE_REASONS = ("expired", "early_close", "manual")
+COUNTING_METHODS = ("weighted", "irv", "schulze")
 DAYS_OF_WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CONTEST_EVENTS = (
     "launch",
@@ -320,6 +321,9 @@ class Campaign(Base):
         CheckConstraint(_in("status", CAMPAIGN_STATUSES), name="ck_campaigns_status"),
         CheckConstraint(_in("close_reason", CLOSE_REASONS), name="ck_campaigns_close_reason"),
         CheckConstraint(
+            _in("counting_method", COUNTING_METHODS), name="ck_campaigns_counting_method"
+        ),
+        CheckConstraint(
             "min_rank_to_view IS NULL OR min_rank_to_view <= min_rank_to_vote",
             name="ck_campaigns_view_le_vote",
         ),
@@ -355,6 +359,9 @@ class Campaign(Base):
     activated_at: Mapped[datetime | None] = mapped_column(TZ)
     closed_at: Mapped[datetime | None] = mapped_column(TZ)
     close_reason: Mapped[str | None] = mapped_column(String(20))
+    counting_method: Mapped[str] = mapped_column(
+        String(20), nullable=False, server_default=text("'weighted'")
+    )  # migration 0002 (40 §9.3)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -473,6 +480,7 @@ class CampaignResult(Base):
     weighted_score: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     final_rank: Mapped[int] = mapped_column(Integer, nullable=False)
     calculated_at: Mapped[datetime] = mapped_column(TZ, nullable=False, server_default=func.now())
+    method_details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # migration 0002
 
 
 class ContestAgentLog(Base):

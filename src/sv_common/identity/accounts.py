@@ -40,8 +40,18 @@ async def register(
     problem = invite_codes.invite_problem(invite)
     if problem is not None or invite is None:
         raise BadRequest(problem or "Invalid invite code.")
-    member = await member_service.get_member(session, invite.member_id)
-    if (member.discord_username or "").lower() != discord_username.strip().lower():
+    # lock the member too: two codes for one member (a re-issue race) must not both register it
+    member = (
+        await session.execute(
+            select(GuildMember)
+            .options(selectinload(GuildMember.rank))
+            .where(GuildMember.id == invite.member_id)
+            .with_for_update(of=GuildMember)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    expected = (member.discord_username or "").lower()
+    if not expected or expected != discord_username.strip().lower():
         raise BadRequest("Discord username does not match the invite code.")
     if member.user_id is not None:
         raise Conflict("This account is already registered.")

@@ -1,4 +1,8 @@
-"""Characters (the only character table): add/claim, update, delete, main/alt rule."""
+"""Characters (the only character table): add/claim, update, delete, main/alt rule.
+
+Admin writes pass the acting officer as `actor`: decision 5 then refuses (403) a write on a
+character whose member ranks at or above the actor (the actor's own characters are fine).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sv_common import clock
-from sv_common.db.models import Character, GuildMember, IdentityLink, LinkRejection
+from sv_common.db.models import Character, DiscordMember, GuildMember, IdentityLink, LinkRejection
 from sv_common.errors import Conflict, Invalid, NotFound
 from sv_common.identity import classes, realms
+from sv_common.identity import members as member_service
 
 REGION = "us"
 
 
 def clean_character_fields(
-    *, name: str, realm: str, wow_class: str | None, spec: str | None, role: str | None
+    *,
+    name: str,
+    realm: str,
+    wow_class: str | None,
+    spec: str | None,
+    role: str | None,
+    region: str = REGION,
 ) -> dict[str, Any]:
     """Validate and canonicalise name, realm, class, spec and role; raises Invalid."""
     if not realms.is_valid_character_name(name):
@@ -45,7 +56,7 @@ def clean_character_fields(
         "character_class": class_name,
         "spec": spec_name,
         "role": classes.role_for(class_name, spec_name, explicit_role),
-        "armory_url": realms.armory_url(name, slug, region=REGION),
+        "armory_url": realms.armory_url(name, slug, region=region),
     }
 
 
@@ -90,6 +101,48 @@ async def demote_other_mains(session: AsyncSession, member_id: int, keep_id: int
     )
 
 
+async def check_member_editable(
+    session: AsyncSession, actor: GuildMember | None, member_id: int | None
+) -> None:
+    """Decision 5 for character writes: 403 when the owning member ranks at or above the actor."""
+    if actor is None or member_id is None:
+        return
+    target = await member_service.get_member(session, member_id)
+    member_service.check_can_edit(actor, target, changes_rank=False)
+
+
+async def member_has_other_main(session: AsyncSession, member_id: int, character_id: int) -> bool:
+    """True when the member already has a main other than this character."""
+    found = await session.scalar(
+        select(Character.id)
+        .where(
+            Character.member_id == member_id,
+            Character.id != character_id,
+            Character.main_alt == "main",
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _reject_link(
+    session: AsyncSession, *, character_id: int, member_id: int, rejected_by: str
+) -> None:
+    """Record (character, member) and (character, each account of the member) rejections (85 §8.4)."""
+    session.add(
+        LinkRejection(character_id=character_id, member_id=member_id, rejected_by=rejected_by)
+    )
+    account_ids = (
+        await session.scalars(select(DiscordMember.id).where(DiscordMember.member_id == member_id))
+    ).all()
+    for account_id in account_ids:
+        session.add(
+            LinkRejection(
+                character_id=character_id, discord_member_id=account_id, rejected_by=rejected_by
+            )
+        )
+
+
 async def _link(
     session: AsyncSession,
     *,
@@ -102,6 +155,16 @@ async def _link(
     actor_id: int | None,
 ) -> None:
     await session.execute(delete(IdentityLink).where(IdentityLink.character_id == character_id))
+    if source == "manual":
+        # Linking by hand lifts earlier rejections of this pairing (85 §8.4).
+        account_ids = select(DiscordMember.id).where(DiscordMember.member_id == member_id)
+        await session.execute(
+            delete(LinkRejection).where(
+                LinkRejection.character_id == character_id,
+                (LinkRejection.member_id == member_id)
+                | LinkRejection.discord_member_id.in_(account_ids),
+            )
+        )
     session.add(
         IdentityLink(
             member_id=member_id,
@@ -137,18 +200,20 @@ async def add_character(
     main_alt: str = "main",
     origin: str = "manual",
     link_source: str = "manual",
+    region: str = REGION,
 ) -> Character:
     """Add (or claim an unlinked) character for a member, with an identity link (30 §4)."""
+    member = await session.get(GuildMember, member_id)
+    if member is None:
+        raise NotFound("member not found")
+    await check_member_editable(session, actor, member_id)
     if main_alt not in ("main", "alt"):
         raise Invalid(f"Invalid main_alt '{main_alt}'. Must be 'main' or 'alt'")
     if not wow_class:
         raise Invalid("wow_class is required.")
     fields = clean_character_fields(
-        name=name, realm=realm, wow_class=wow_class, spec=spec, role=role
+        name=name, realm=realm, wow_class=wow_class, spec=spec, role=role, region=region
     )
-    member = await session.get(GuildMember, member_id)
-    if member is None:
-        raise NotFound("member not found")
     existing = await find_character(session, name, fields["realm_slug"])
     if existing is not None and existing.member_id is not None:
         raise Conflict(f"Character '{name}' on '{realm}' already exists")
@@ -180,10 +245,21 @@ async def add_character(
 
 
 async def update_character(
-    session: AsyncSession, *, actor: GuildMember | None, character_id: int, changes: dict[str, Any]
+    session: AsyncSession,
+    *,
+    actor: GuildMember | None,
+    character_id: int,
+    changes: dict[str, Any],
+    region: str = REGION,
 ) -> Character:
     """Edit fields, or link / move / unlink with `member_id` (identity links kept in step)."""
     character = await get_character(session, character_id)
+    await check_member_editable(session, actor, character.member_id)
+    moving = "member_id" in changes and changes["member_id"] != character.member_id
+    if moving and changes["member_id"] is not None:
+        if await session.get(GuildMember, changes["member_id"]) is None:
+            raise Invalid(f"Unknown member_id {changes['member_id']}.")
+        await check_member_editable(session, actor, changes["member_id"])
     name = changes.get("name") or character.name
     realm = changes.get("realm") or character.realm_name or character.realm_slug
     if any(k in changes for k in ("name", "realm", "wow_class", "spec", "role")):
@@ -197,7 +273,7 @@ async def update_character(
                 else None
             )
         fields = clean_character_fields(
-            name=name, realm=realm, wow_class=wow_class, spec=spec, role=role
+            name=name, realm=realm, wow_class=wow_class, spec=spec, role=role, region=region
         )
         if (
             role is None
@@ -212,20 +288,26 @@ async def update_character(
         if changes["main_alt"] not in ("main", "alt"):
             raise Invalid(f"Invalid main_alt '{changes['main_alt']}'. Must be 'main' or 'alt'")
         character.main_alt = changes["main_alt"]
-    if "member_id" in changes and changes["member_id"] != character.member_id:
+    if moving:
         new_member_id = changes["member_id"]
         old_member_id = character.member_id
-        if new_member_id is not None and await session.get(GuildMember, new_member_id) is None:
-            raise Invalid(f"Unknown member_id {new_member_id}.")
         await session.execute(delete(IdentityLink).where(IdentityLink.character_id == character.id))
         if old_member_id is not None:
-            session.add(
-                LinkRejection(
-                    character_id=character.id,
-                    member_id=old_member_id,
-                    rejected_by=actor.display_name if actor is not None else "system",
-                )
+            await _reject_link(
+                session,
+                character_id=character.id,
+                member_id=old_member_id,
+                rejected_by=actor.display_name if actor is not None else "system",
             )
+        # A moved main becomes an alt when the new member already has a main (85 §11.7),
+        # unless this very request asks for it to be the main.
+        if (
+            new_member_id is not None
+            and character.main_alt == "main"
+            and changes.get("main_alt") != "main"
+            and await member_has_other_main(session, new_member_id, character.id)
+        ):
+            character.main_alt = "alt"
         character.member_id = new_member_id
         await _flush_character(session, name, realm)
         if new_member_id is not None:
@@ -247,8 +329,11 @@ async def update_character(
     return character
 
 
-async def delete_character(session: AsyncSession, character_id: int) -> None:
-    """Delete a character (its identity link goes with it)."""
+async def delete_character(
+    session: AsyncSession, character_id: int, *, actor: GuildMember | None = None
+) -> None:
+    """Delete a character (its identity link and rejections go with it, ON DELETE CASCADE)."""
     character = await get_character(session, character_id)
+    await check_member_editable(session, actor, character.member_id)
     await session.delete(character)
     await session.flush()

@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from sv_common import clock
-from sv_common.db.models import DiscordMember, GuildMember, GuildRank, IdentityLink, User
+from sv_common.db.models import (
+    DiscordMember,
+    GuildMember,
+    GuildRank,
+    IdentityLink,
+    LinkRejection,
+    User,
+)
 from sv_common.errors import Conflict, Forbidden, Invalid, NotFound
 from sv_common.identity import ranks as rank_service
 
@@ -174,8 +181,9 @@ async def update_member(
     if "discord_id" in changes and changes["discord_id"] != member.discord_id:
         await set_discord_id(session, member, changes["discord_id"], actor=actor)
     await _flush_member(session)
+    member_id = member.id  # read before expiring: an expired attribute would load lazily
     session.expire(member)
-    return await get_member(session, member.id)
+    return await get_member(session, member_id)
 
 
 async def set_discord_id(
@@ -187,7 +195,7 @@ async def set_discord_id(
         member.discord_id = None
         await _flush_member(session)
         if previous:
-            await unlink_discord_account(session, member, previous)
+            await unlink_discord_account(session, member, previous, actor=actor)
         return
     owner = await session.scalar(
         select(GuildMember.id).where(
@@ -197,7 +205,7 @@ async def set_discord_id(
     if owner is not None:
         raise Conflict("A member with that Discord ID already exists.")
     if member.discord_id:
-        await unlink_discord_account(session, member, member.discord_id)
+        await unlink_discord_account(session, member, member.discord_id, actor=actor)
     member.discord_id = discord_id
     await _flush_member(session)
     await link_discord_account(session, member, discord_id, actor=actor)
@@ -217,6 +225,12 @@ async def link_discord_account(
     if account.member_id == member.id:
         return
     account.member_id = member.id
+    # Creating a link by hand lifts an earlier rejection of the same pairing (85 §8.4).
+    await session.execute(
+        delete(LinkRejection).where(
+            LinkRejection.discord_member_id == account.id, LinkRejection.member_id == member.id
+        )
+    )
     session.add(
         IdentityLink(
             member_id=member.id,
@@ -233,9 +247,14 @@ async def link_discord_account(
 
 
 async def unlink_discord_account(
-    session: AsyncSession, member: GuildMember, discord_id: str
+    session: AsyncSession,
+    member: GuildMember,
+    discord_id: str,
+    *,
+    actor: GuildMember | None = None,
 ) -> None:
-    """Remove the member's link to the Discord account with that snowflake (85 §11.9)."""
+    """Remove the member's link to the Discord account with that snowflake and record the
+    rejection so the identity engine does not re-create it (85 §8.4, §11.9)."""
     account = (
         await session.execute(
             select(DiscordMember).where(
@@ -247,6 +266,13 @@ async def unlink_discord_account(
         return
     await session.execute(delete(IdentityLink).where(IdentityLink.discord_member_id == account.id))
     account.member_id = None
+    session.add(
+        LinkRejection(
+            discord_member_id=account.id,
+            member_id=member.id,
+            rejected_by=actor.display_name if actor is not None else "system",
+        )
+    )
     await session.flush()
 
 

@@ -130,3 +130,21 @@ async def set_rank_role_ids(session: AsyncSession, mapping: dict[int, str | None
             update(GuildRank).where(GuildRank.id == rank_id).values(discord_role_id=role_id)
         )
     await _flush_or_conflict(session)
+
+
+async def member_counts(session: AsyncSession) -> dict[int, int]:
+    """How many members hold each rank (rank id → count; unused ranks are absent)."""
+    rows = await session.execute(
+        select(GuildMember.rank_id, func.count()).group_by(GuildMember.rank_id)
+    )
+    return {rank_id: int(count) for rank_id, count in rows.all()}
+
+
+async def check_keeps_top_rank(session: AsyncSession, rank_id: int) -> None:
+    """409 when the rank `rank_id` is no longer the top rank (a Guild Leader's rank write must
+    not leave them below the top: nobody could manage ranks any more)."""
+    level = await session.scalar(select(GuildRank.level).where(GuildRank.id == rank_id))
+    if level is None or level < await top_level(session):
+        raise Conflict(
+            "That change would leave you below the top rank; promote someone else first."
+        )

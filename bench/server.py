@@ -1,0 +1,133 @@
+"""The server under test: `uvicorn patt.app:create_app` with ONE worker in a subprocess on a free
+loopback port, configured only through its environment (no `.env`, no background work)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+BENCH_SECRET = "bench-only-jwt-secret-0123456789abcdef0123456789abcdef"
+# Settings the benchmark never inherits from the caller's environment.
+_CLEARED = (
+    "DATABASE_URL",
+    "APP_ENV",
+    "JWT_SECRET_KEY",
+    "DISCORD_BOT_TOKEN",
+    "DISCORD_BACKEND",
+    "DISCORD_FAKE_FILE",
+    "DISCORD_FAKE_OUTBOX",
+    "PATT_SETUP_TOKEN_HASH",
+    "DEMO_MODE",
+)
+
+
+def free_port() -> int:
+    """A port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """Start, wait for, and stop the app in a child process."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._workdir = tempfile.TemporaryDirectory(prefix="patt-bench-")
+        self._log = Path(self._workdir.name) / "server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The child's environment: testing mode, fixed secret, nothing in the background."""
+        env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+        env.update(
+            {
+                "DATABASE_URL": self.database_url,
+                "APP_ENV": "testing",
+                "JWT_SECRET_KEY": BENCH_SECRET,
+                "PATT_DATA_DIR": str(Path(self._workdir.name) / "data"),
+                "PUBLIC_BASE_URL": self.url,
+                "COOKIE_SECURE": "false",
+                "SCHEDULER_ENABLED": "false",
+                "CAMPAIGN_CHECKER_ENABLED": "false",
+                "DISCORD_BACKEND": "null",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def start(self, timeout: float = 60) -> None:
+        """Launch uvicorn (1 worker) and wait until /api/health answers 200."""
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "patt.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+        log = self._log.open("wb")
+        self._process = subprocess.Popen(  # noqa: ASYNC220 - started before any event loop
+            command,
+            cwd=self._workdir.name,  # no stray .env is read
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the server exited during startup:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the server did not become healthy in {timeout:.0f} s")
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server process has used so far (Linux /proc), or None."""
+        if self._process is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (stat fields 14, 15)
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines the server printed."""
+        if not self._log.exists():
+            return ""
+        return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Terminate the child (SIGTERM, then SIGKILL after 10 s) and remove its folder."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._workdir.cleanup()

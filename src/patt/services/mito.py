@@ -1,0 +1,146 @@
+"""Mito's Corner (60 §7, §9.8): the quotes and titles behind "Mito's Quote of the Day".
+
+Text is trimmed and checked (quote 1–500, title 1–200 characters) and stored exactly as typed —
+markup stays text; pages insert it escaped. Choices where the spec is silent: control
+characters are removed (newlines are kept in quotes, turned into spaces in titles, since a title
+is shown inline after "Mito,"); duplicates are allowed (officers may repeat a joke on purpose).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sv_common import clock
+from sv_common.db.models import MitoQuote, MitoTitle
+from sv_common.errors import Invalid, NotFound
+
+QUOTE_MAX = 500
+TITLE_MAX = 200
+FALLBACK_TITLE = "Healer Extraordinaire"
+MAX_ID = 2**31 - 1  # serial column; larger ids cannot exist (and must not reach the database)
+_CONTROL_KEEP_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+_LINE_BREAKS = re.compile(r"[\r\n\t]+")
+
+
+def clean_quote(text: Any) -> str:
+    """A quote after trimming; 422 when missing, empty or over 500 characters."""
+    if not isinstance(text, str):
+        raise Invalid("Quote is required.", details=[{"field": "quote", "message": "required"}])
+    cleaned = _CONTROL_KEEP_NEWLINE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    cleaned = cleaned.strip()
+    if not cleaned:
+        raise Invalid("Quote cannot be empty!", details=[{"field": "quote", "message": "empty"}])
+    if len(cleaned) > QUOTE_MAX:
+        raise Invalid(
+            f"Quote is too long ({len(cleaned)} characters, at most {QUOTE_MAX}).",
+            details=[{"field": "quote", "message": f"at most {QUOTE_MAX} characters"}],
+        )
+    return cleaned
+
+
+def clean_title(text: Any) -> str:
+    """A title after trimming (single line); 422 when missing, empty or over 200 characters."""
+    if not isinstance(text, str):
+        raise Invalid("Title is required.", details=[{"field": "title", "message": "required"}])
+    cleaned = _CONTROL_KEEP_NEWLINE.sub("", _LINE_BREAKS.sub(" ", text)).strip()
+    if not cleaned:
+        raise Invalid("Title cannot be empty!", details=[{"field": "title", "message": "empty"}])
+    if len(cleaned) > TITLE_MAX:
+        raise Invalid(
+            f"Title is too long ({len(cleaned)} characters, at most {TITLE_MAX}).",
+            details=[{"field": "title", "message": f"at most {TITLE_MAX} characters"}],
+        )
+    return cleaned
+
+
+def quote_dict(row: MitoQuote) -> dict[str, Any]:
+    """{id, quote}."""
+    return {"id": row.id, "quote": row.quote}
+
+
+def title_dict(row: MitoTitle) -> dict[str, Any]:
+    """{id, title}."""
+    return {"id": row.id, "title": row.title}
+
+
+async def list_all(session: AsyncSession) -> dict[str, list[dict[str, Any]]]:
+    """Every quote and title, each list in id (creation) order."""
+    quotes = (await session.scalars(select(MitoQuote).order_by(MitoQuote.id))).all()
+    titles = (await session.scalars(select(MitoTitle).order_by(MitoTitle.id))).all()
+    return {"quotes": [quote_dict(q) for q in quotes], "titles": [title_dict(t) for t in titles]}
+
+
+async def add_quote(session: AsyncSession, *, text: Any) -> dict[str, Any]:
+    """Insert a quote."""
+    row = MitoQuote(quote=clean_quote(text))
+    session.add(row)
+    await session.flush()
+    return quote_dict(row)
+
+
+async def update_quote(session: AsyncSession, *, quote_id: int, text: Any) -> dict[str, Any]:
+    """Replace a quote's text; 404 when unknown."""
+    cleaned = clean_quote(text)
+    row = await session.get(MitoQuote, quote_id) if 1 <= quote_id <= MAX_ID else None
+    if row is None:
+        raise NotFound("Quote not found")
+    row.quote = cleaned
+    row.updated_at = clock.now()
+    await session.flush()
+    return quote_dict(row)
+
+
+async def delete_quote(session: AsyncSession, *, quote_id: int) -> None:
+    """Delete a quote; 404 when unknown."""
+    row = await session.get(MitoQuote, quote_id) if 1 <= quote_id <= MAX_ID else None
+    if row is None:
+        raise NotFound("Quote not found")
+    await session.delete(row)
+    await session.flush()
+
+
+async def add_title(session: AsyncSession, *, text: Any) -> dict[str, Any]:
+    """Insert a title."""
+    row = MitoTitle(title=clean_title(text))
+    session.add(row)
+    await session.flush()
+    return title_dict(row)
+
+
+async def update_title(session: AsyncSession, *, title_id: int, text: Any) -> dict[str, Any]:
+    """Replace a title's text; 404 when unknown."""
+    cleaned = clean_title(text)
+    row = await session.get(MitoTitle, title_id) if 1 <= title_id <= MAX_ID else None
+    if row is None:
+        raise NotFound("Title not found")
+    row.title = cleaned
+    row.updated_at = clock.now()
+    await session.flush()
+    return title_dict(row)
+
+
+async def delete_title(session: AsyncSession, *, title_id: int) -> None:
+    """Delete a title; 404 when unknown."""
+    row = await session.get(MitoTitle, title_id) if 1 <= title_id <= MAX_ID else None
+    if row is None:
+        raise NotFound("Title not found")
+    await session.delete(row)
+    await session.flush()
+
+
+async def quote_of_the_day(
+    session: AsyncSession, *, rng: random.Random | None = None
+) -> dict[str, str] | None:
+    """A random quote and title for the landing page (fallback title); None without quotes."""
+    data = await list_all(session)
+    if not data["quotes"]:
+        return None
+    chooser = rng or random.SystemRandom()
+    quote = chooser.choice(data["quotes"])["quote"]
+    title = chooser.choice(data["titles"])["title"] if data["titles"] else FALLBACK_TITLE
+    return {"quote": quote, "title": title}

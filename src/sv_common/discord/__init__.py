@@ -1,0 +1,1 @@
+"""Discord integration: interface, bot, fakes, role sync and DM texts (70)."""

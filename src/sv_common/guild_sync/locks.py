@@ -1,0 +1,94 @@
+"""PostgreSQL advisory locks for guild-sync jobs (80 §9.4): one job of each kind at a time.
+
+Session-level `pg_try_advisory_lock(1346458708, n)` taken on a dedicated connection (never the
+request's transaction) and released in `finally`. If the unlock itself fails, the connection is
+invalidated so the lock dies with it instead of going back to the pool still held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = 1346458708  # "PATT"
+LEADER = 1
+BLIZZARD_SYNC = 2
+DISCORD_SYNC = 3
+PIPELINE = 4
+ROSTER_WRITE = 5
+SHEET_IMPORT = 6
+
+_TRY = text("SELECT pg_try_advisory_lock(:ns, :n)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:ns, :n)")
+
+
+class HeldLock:
+    """A held advisory lock on its own connection; `release()` is idempotent."""
+
+    def __init__(self, connection: AsyncConnection, number: int) -> None:
+        self.connection = connection
+        self.number = number
+        self.released = False
+
+    async def release(self) -> None:
+        """Unlock and return the connection (invalidated when the unlock fails)."""
+        if self.released:
+            return
+        self.released = True
+        try:
+            await self.connection.execute(_UNLOCK, {"ns": NAMESPACE, "n": self.number})
+            await self.connection.commit()
+        except Exception:
+            log.warning("advisory unlock %s failed; dropping the connection", self.number)
+            try:
+                await self.connection.invalidate()
+            except Exception:  # the connection is gone either way
+                pass
+        finally:
+            await self.connection.close()
+
+
+async def try_acquire(engine: AsyncEngine, number: int) -> HeldLock | None:
+    """Take lock `number` now, or None when another session holds it."""
+    connection = await engine.connect()
+    try:
+        acquired = bool(
+            (await connection.execute(_TRY, {"ns": NAMESPACE, "n": number})).scalar_one()
+        )
+        await connection.commit()
+    except BaseException:
+        await connection.close()
+        raise
+    if not acquired:
+        await connection.close()
+        return None
+    return HeldLock(connection, number)
+
+
+async def acquire_waiting(engine: AsyncEngine, number: int, wait_seconds: float) -> HeldLock | None:
+    """Take lock `number`, retrying for up to `wait_seconds` (addon uploads wait ≤ 30 s)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        held = await try_acquire(engine, number)
+        if held is not None or time.monotonic() >= deadline:
+            return held
+        await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
+
+@asynccontextmanager
+async def advisory_lock(engine: AsyncEngine, number: int) -> AsyncIterator[bool]:
+    """`async with advisory_lock(engine, DISCORD_SYNC) as acquired:` — False when busy."""
+    held = await try_acquire(engine, number)
+    try:
+        yield held is not None
+    finally:
+        if held is not None:
+            await held.release()

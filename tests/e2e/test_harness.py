@@ -1,0 +1,48 @@
+"""The browser harness itself: live server, clean state per test, error pages at both widths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from sv_common.db.models import GuildMember, GuildRank
+from tests.e2e.conftest import LiveServer, has_horizontal_scroll
+
+
+def test_live_server_serves_health_and_static_files(page: Any, live_server: LiveServer) -> None:
+    response = page.goto("/api/health")
+    assert response is not None and response.status == 200
+    body = response.json()
+    assert body["ok"] is True and body["data"]["db"] == "connected"
+    css = page.request.get(f"{live_server.url}/static/css/main.css")
+    assert css.status == 200
+
+
+def test_each_test_starts_on_clean_tables_with_default_ranks(live_server: LiveServer) -> None:
+    async def counts(session: Any) -> tuple[int, int]:
+        ranks = await session.scalar(select(func.count()).select_from(GuildRank))
+        members = await session.scalar(select(func.count()).select_from(GuildMember))
+        return int(ranks), int(members)
+
+    assert live_server.in_session(counts) == (5, 0)
+    live_server.create_member("leftover", level=2)
+    assert live_server.in_session(counts) == (5, 1)
+
+
+def test_the_member_from_the_previous_test_is_gone(live_server: LiveServer) -> None:
+    async def count(session: Any) -> int:
+        return int(await session.scalar(select(func.count()).select_from(GuildMember)))
+
+    assert live_server.in_session(count) == 0
+    assert live_server.app.state.setup_token_hash is None
+
+
+def test_unknown_page_is_the_404_page_without_sideways_scroll_on_a_phone(
+    phone_page: Any, screenshot: Any
+) -> None:
+    response = phone_page.goto("/no-such-page")
+    assert response is not None and response.status == 404
+    assert phone_page.get_by_role("heading", name="Page Not Found").is_visible()
+    assert not has_horizontal_scroll(phone_page)
+    screenshot(phone_page, "404-phone")
