@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sv_common import clock
@@ -162,10 +162,11 @@ async def seed_members(
         for index, user_id in zip(registered, users.all(), strict=True):
             user_ids[index] = int(user_id)
         await session.execute(
-            GuildMember.__table__.update()
-            .where(GuildMember.__table__.c.id == _bind("mid"))
-            .values(user_id=_bind("uid"), registered_at=now),
-            [{"mid": member_ids[i], "uid": uid} for i, uid in user_ids.items()],
+            update(GuildMember),
+            [
+                {"id": member_ids[i], "user_id": uid, "registered_at": now}
+                for i, uid in user_ids.items()
+            ],
         )
     if characters_each:
         specs = classes.SPECS
@@ -180,7 +181,7 @@ async def seed_members(
                         "name": name,
                         "realm_slug": "senjin",
                         "realm_name": "Sen'jin",
-                        "class": spec.class_name,
+                        "character_class": spec.class_name,
                         "spec": spec.spec_name,
                         "role": spec.role,
                         "main_alt": "main" if k == 0 else "alt",
@@ -189,7 +190,7 @@ async def seed_members(
                         "level": 80,
                     }
                 )
-        await session.execute(insert(Character.__table__), character_rows)
+        await session.execute(insert(Character), character_rows)
     if availability:
         rows = []
         for member_id in member_ids:
@@ -217,9 +218,3 @@ async def seed_members(
         )
         for i in range(count)
     ]
-
-
-def _bind(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)

@@ -168,10 +168,11 @@ def _verdict(passed: bool) -> str:
 def format_report(bench: Bench) -> str:
     """The results table: req/s, p50, p99, ratio to /api/health, goal and PASS/MISS."""
     health_rps = bench.health.rps if bench.health else 0.0
+    health_cpu = bench.health.server_cpu_ms if bench.health else None
     width = max([len(line.label) for line in bench.lines] + [40])
     header = (
         f"{'scenario':<{width}} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'srv ms':>7} "
-        f"{'× health':>9}  goal"
+        f"{'cpu ×':>6} {'× health':>9}  goal"
     )
     rows = [header, "-" * len(header)]
     for line in bench.lines:
@@ -188,7 +189,13 @@ def format_report(bench: Bench) -> str:
                 goal += f"  ({stats.errors}/{stats.requests} failed: {stats.first_error})"
             if line.note:
                 goal += f"  [{line.note}]"
-            cpu = f"{stats.server_cpu_ms:>7.2f}" if stats.server_cpu_ms is not None else f"{'':>7}"
+            cpu = f"{'':>7} {'':>6}"
+            if stats.server_cpu_ms:
+                # health's server CPU per request ÷ this one's: the ratio an idle machine would show
+                capacity = (
+                    f"{health_cpu / stats.server_cpu_ms:>5.2f}×" if health_cpu else f"{'':>6}"
+                )
+                cpu = f"{stats.server_cpu_ms:>7.2f} {capacity}"
             rows.append(
                 f"{line.label:<{width}} {stats.rps:>8.1f} {stats.p50:>8.1f} {stats.p99:>8.1f} {cpu} "
                 f"{ratio:>8.2f}×  {goal}".rstrip()
@@ -202,5 +209,5 @@ def format_report(bench: Bench) -> str:
         if line.note:
             goal += f"  [{line.note}]"
         shown = f"{line.ms / 1000:.2f} s" if line.ms >= 1000 else f"{line.ms:.1f} ms"
-        rows.append(f"{line.label:<{width}} {shown:>43}  {goal}".rstrip())
+        rows.append(f"{line.label:<{width}} {shown:>50}  {goal}".rstrip())
     return "\n".join(rows)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.database import letters, seed_members, snowflake
+from bench.load import RequestMaker
 from bench.runner import Bench, scenario, timed
 from sv_common.db.models import GuildMember
 from sv_common.identity import classes
@@ -18,6 +19,11 @@ from sv_common.identity import classes
 ROSTER_MEMBERS = 300
 SHEET_MEMBERS = 300
 LEGACY_ROLE = {"tank": "Tank", "healer": "Healer", "melee_dps": "Melee", "ranged_dps": "Ranged"}
+
+
+def getter(path: str) -> RequestMaker:
+    """A request maker for GET `path`."""
+    return lambda client, _: client.get(path)
 
 
 @scenario("guild-tools", order=30)
@@ -47,9 +53,7 @@ async def guild_tools(bench: Bench) -> None:
         ("/roster-view", "GET /roster-view"),
     ):
         if await bench.exists("GET", path):
-            await bench.throughput(
-                f"{what} {label}", lambda client, _, p=path: client.get(p), goal_ratio=0.3
-            )
+            await bench.throughput(f"{what} {label}", getter(path), goal_ratio=0.3)
         else:
             bench.skipped(what, "SKIPPED (not built)")
 

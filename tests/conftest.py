@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patt.app import create_app
 from patt.config import Settings
 from sv_common import clock
+from sv_common.auth import passwords
 from sv_common.auth.jwt import create_access_token
 from sv_common.db import migrate
 from sv_common.db.engine import to_sync_url
@@ -28,6 +29,8 @@ from sv_common.db.seed import seed_ranks
 from sv_common.identity import accounts, members
 
 ROOT = Path(__file__).resolve().parents[1]
+# bcrypt cost 4 in tests (production uses 12; test_default_cost_is_12 checks that default)
+passwords.set_rounds(4)
 TEST_SECRET = "unit-tests-only-secret-0123456789abcdef0123456789"
 DEFAULT_PASSWORD = "correct-horse-battery"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,31 +69,96 @@ class _BodyTooLarge(Exception):
     pass
 
 
+PAGE_FORM_LIMIT = 64 * 1024
+
+
+async def _send_page_413(send: Send) -> None:
+    raw = (
+        b"<!doctype html><title>Too large</title><h1>That form was too large.</h1>"
+        b"<p><a href='/'>Go Home</a></p>"
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(raw)).encode()),
+            ]
+            + SECURITY_HEADERS,
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def _run_limited(
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    limit: int,
+    too_large: Callable[[], Awaitable[None]],
+) -> None:
+    """Run the app, aborting with `too_large()` once a streamed body passes `limit` bytes."""
+    received = 0
+    started = False
+
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge()
+        return message
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, limited_receive, tracking_send)
+    except _BodyTooLarge:
+        if not started:
+            await too_large()
+
+
 class ApiBodyMiddleware:
-    """415 for non-JSON write bodies and 413 for oversized ones, before any route runs."""
+    """API: 415 for non-JSON write bodies and 413 for oversized ones, before any route runs.
+    Pages: 413 for form posts above PAGE_FORM_LIMIT."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in WRITE_METHODS
-            or not scope["path"].startswith("/api/")
-        ):
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        limit = body_limit_for(path)
         length_header = headers.get("content-length")
+        if not path.startswith("/api/"):
+            if length_header is not None and (
+                not length_header.isdigit() or int(length_header) > PAGE_FORM_LIMIT
+            ):
+                await _send_page_413(send)
+                return
+            await _run_limited(
+                self.app, scope, receive, send, PAGE_FORM_LIMIT, lambda: _send_page_413(send)
+            )
+            return
+
+        limit = body_limit_for(path)
+        too_large_text = f"Request body too large (limit {limit} bytes)."
         has_body = headers.get("transfer-encoding") is not None
         if length_header is not None:
             if not length_header.isdigit():
                 await _send_error(send, path, 400, "Invalid Content-Length header.")
                 return
             if int(length_header) > limit:
-                await _send_error(send, path, 413, f"Request body too large (limit {limit} bytes).")
+                await _send_error(send, path, 413, too_large_text)
                 return
             has_body = int(length_header) > 0
         if has_body:
@@ -100,30 +166,14 @@ class ApiBodyMiddleware:
             if content_type != "application/json":
                 await _send_error(send, path, 415, "Request body must be application/json.")
                 return
-
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge()
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _send_error(send, path, 413, f"Request body too large (limit {limit} bytes).")
+        await _run_limited(
+            self.app,
+            scope,
+            receive,
+            send,
+            limit,
+            lambda: _send_error(send, path, 413, too_large_text),
+        )
 
 
 class SecurityHeadersMiddleware:

@@ -286,7 +286,9 @@ def start_live_server(database_url: str, tmp: Path, **overrides: Any) -> LiveSer
 
 
 @pytest.fixture(scope="package")
-def _live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def _live_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     server = start_live_server(database_url, tmp_path_factory.mktemp("live-server"))
     yield server
     server.stop()

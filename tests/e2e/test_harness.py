@@ -15,6 +15,8 @@ def test_live_server_serves_health_and_static_files(page: Any, live_server: Live
     assert response is not None and response.status == 200
     body = response.json()
     assert body["ok"] is True and body["data"]["db"] == "connected"
+    if live_server.settings.discord_backend == "fake":
+        assert body["data"]["discord"] == "fake"
     css = page.request.get(f"{live_server.url}/static/css/main.css")
     assert css.status == 200
 

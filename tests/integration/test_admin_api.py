@@ -12,6 +12,7 @@ from tests.conftest import Factory, count_rows
 
 from sv_common import clock
 from sv_common.db.models import (
+    AuditIssue,
     Campaign,
     Character,
     DiscordMember,
@@ -551,6 +552,7 @@ async def test_get_member_with_characters(client: httpx.AsyncClient, factory: Fa
     assert_error(await client.get(f"{API}/members/9999", headers=officer.headers), 404)
     assert_error(await client.get(f"{API}/members/abc", headers=officer.headers), 422)
     assert_error(await client.get(f"{API}/members/0", headers=officer.headers), 422)
+    assert_error(await client.get(f"{API}/members/99999999999", headers=officer.headers), 422)
 
 
 async def test_update_member_fields(client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
@@ -803,6 +805,16 @@ async def test_add_character_claims_unlinked(
     officer = await factory.officer(display_name="Officer Bob")
     target = await factory.member(registered=False)
     orphan_id = await add_orphan_character(app, "Lostsoul")
+    async with app.state.sessionmaker() as session, session.begin():
+        session.add(
+            AuditIssue(
+                issue_type="orphan_wow",
+                severity="info",
+                character_id=orphan_id,
+                summary="Lostsoul is not linked",
+                issue_hash="a" * 64,
+            )
+        )
     response = await client.post(
         f"{API}/members/{target.id}/characters",
         json={"name": "lostsoul", "realm": "Sen'jin", "wow_class": "Priest", "spec": "Shadow"},
@@ -818,6 +830,9 @@ async def test_add_character_claims_unlinked(
         await db.execute(select(IdentityLink).where(IdentityLink.character_id == orphan_id))
     ).scalar_one()
     assert link.source == "manual" and link.confirmed and link.confirmed_by == "Officer Bob"
+    issue = (await db.execute(select(AuditIssue))).scalar_one()
+    assert issue.resolved_at is not None and issue.resolved_by == "Officer Bob"
+    assert issue.resolution_note == "linked manually"
 
 
 async def test_main_demotes_other_mains(client: httpx.AsyncClient, factory: Factory) -> None:

@@ -240,6 +240,13 @@ async def test_update_member_rank_and_discord_id(
     row = (await db.execute(select(GuildMember).where(GuildMember.id == grunt.id))).scalar_one()
     assert row.rank_id == await factory.rank_id(3) and row.discord_id is None
     assert row.display_name == "Grunt"  # absent fields unchanged
+    renamed = await post(
+        client, f"{ROSTER}/{grunt.id}/update", csrf, display_name="Grunty", discord_username=""
+    )
+    assert "Member updated." in await follow(client, renamed)
+    db.expire_all()
+    row = (await db.execute(select(GuildMember).where(GuildMember.id == grunt.id))).scalar_one()
+    assert (row.display_name, row.discord_username) == ("Grunty", None)
 
 
 @pytest.mark.parametrize(
@@ -286,8 +293,9 @@ async def test_update_guard_on_other_officer_and_missing_csrf(
     assert no_csrf.status_code == 403
     unknown = await post(client, f"{ROSTER}/9999/update", csrf, display_name="X")
     assert "Member not found." in await follow(client, unknown)
-    bad_id = await post(client, f"{ROSTER}/abc/update", csrf, display_name="X")
-    assert bad_id.status_code == 404
+    for bad in ("abc", "0", "99999999999"):
+        bad_id = await post(client, f"{ROSTER}/{bad}/update", csrf, display_name="X")
+        assert bad_id.status_code == 404
     row = (await db.execute(select(GuildMember).where(GuildMember.id == peer.id))).scalar_one()
     assert row.display_name == "Peer"
 
@@ -429,7 +437,7 @@ async def test_character_add_edit_delete(
     [
         (
             {"name": "", "realm": "Sen'jin", "wow_class": "Mage"},
-            "Name: String should have at least 2 characters.",
+            "Name is required.",
         ),
         ({"name": "Abc", "realm": "Sen'jin", "wow_class": "Bard"}, "Unknown class 'Bard'."),
         (

@@ -9,6 +9,7 @@ import os
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from tests.conftest import (
 
 from patt.services import campaign_service, vote_service
 from sv_common import clock
+from sv_common.auth import passwords
 from sv_common.auth.jwt import create_access_token
 from sv_common.db import migrate
 from sv_common.db.engine import to_sync_url
@@ -52,7 +54,9 @@ async def officer(app: Any, factory: Factory) -> dict[str, str]:
     return headers_for(app, await factory.officer())
 
 
-async def member(app: Any, factory: Factory, level: int = 2, **kw: Any) -> tuple[MemberHandle, dict[str, str]]:
+async def member(
+    app: Any, factory: Factory, level: int = 2, **kw: Any
+) -> tuple[MemberHandle, dict[str, str]]:
     handle = await factory.member(level=level, **kw)
     return handle, headers_for(app, handle) if handle.user_id else {}
 
@@ -80,7 +84,9 @@ async def make_campaign(
     response = await client.post(ADMIN, json=campaign_body(**overrides), headers=headers)
     assert response.status_code == 201, response.text
     campaign = response.json()["data"]
-    for index, name in enumerate(["Dragon", "Phoenix", "Gryphon", "Wyvern", "Kraken", "Hydra"][:entries]):
+    for index, name in enumerate(
+        ["Dragon", "Phoenix", "Gryphon", "Wyvern", "Kraken", "Hydra"][:entries]
+    ):
         added = await client.post(
             f"{ADMIN}/{campaign['id']}/entries",
             json={"name": name, "image_url": f"https://art.example/{index}.png"},
@@ -103,16 +109,27 @@ def ids(campaign: dict[str, Any]) -> list[int]:
 
 
 @pytest.fixture(autouse=True)
-def frozen_clock() -> None:
+def frozen_clock(app: Any) -> Iterator[None]:
+    """Every test starts at T0 (after the app fixture has reset the clock); cheap bcrypt."""
     clock.set_now(T0)
+    passwords.set_rounds(4)
+    yield
+    passwords.set_rounds(passwords.BCRYPT_ROUNDS)
 
 
 # ------------------------------------------------------------------------------ create
-async def test_create_uses_documented_defaults(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_create_uses_documented_defaults(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     handle = await factory.officer()
     response = await client.post(
         ADMIN,
-        json={"title": "  Art  ", "min_rank_to_vote": 2, "start_at": "2030-03-05T12:00:00", "duration_hours": 24},
+        json={
+            "title": "  Art  ",
+            "min_rank_to_vote": 2,
+            "start_at": "2030-03-05T12:00:00",
+            "duration_hours": 24,
+        },
         headers=headers_for(app, handle),
     )
     assert response.status_code == 201
@@ -155,7 +172,12 @@ BAD_CREATE = [
 
 @pytest.mark.parametrize(("change", "field"), BAD_CREATE)
 async def test_create_rejects_bad_fields(
-    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any, change: dict[str, Any], field: str
+    app: Any,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    db: Any,
+    change: dict[str, Any],
+    field: str,
 ) -> None:
     headers = await officer(app, factory)
     response = await client.post(ADMIN, json=campaign_body(**change), headers=headers)
@@ -165,8 +187,12 @@ async def test_create_rejects_bad_fields(
     assert await count_rows(db, "patt.campaigns") == 0
 
 
-async def test_create_rejects_approval_with_the_spec_message(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
-    response = await client.post(ADMIN, json=campaign_body(type="approval"), headers=await officer(app, factory))
+async def test_create_rejects_approval_with_the_spec_message(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    response = await client.post(
+        ADMIN, json=campaign_body(type="approval"), headers=await officer(app, factory)
+    )
     assert response.json()["error"] == "Campaign type 'approval' is not supported yet"
 
 
@@ -186,7 +212,9 @@ async def test_create_rejects_malformed_and_non_json_bodies(
     app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
 ) -> None:
     headers = await officer(app, factory)
-    bad_json = await client.post(ADMIN, content=b"{not json", headers={**headers, "Content-Type": "application/json"})
+    bad_json = await client.post(
+        ADMIN, content=b"{not json", headers={**headers, "Content-Type": "application/json"}
+    )
     assert bad_json.status_code == 400 and bad_json.json()["ok"] is False
     as_list = await client.post(ADMIN, json=[campaign_body()], headers=headers)
     assert as_list.status_code == 422
@@ -197,17 +225,23 @@ async def test_create_rejects_malformed_and_non_json_bodies(
     assert await count_rows(db, "patt.campaigns") == 0
 
 
-async def test_campaign_admin_requires_officer(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_campaign_admin_requires_officer(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     anonymous = await client.post(ADMIN, json=campaign_body())
     assert anonymous.status_code == 401 and anonymous.json()["error"] == "Not authenticated."
     _, low = await member(app, factory, level=3)
     denied = await client.post(ADMIN, json=campaign_body(), headers=low)
-    assert denied.status_code == 403 and denied.json()["error"] == "Requires rank level 4 or higher."
+    assert (
+        denied.status_code == 403 and denied.json()["error"] == "Requires rank level 4 or higher."
+    )
     assert (await client.get(ADMIN, headers=low)).status_code == 403
     assert await count_rows(db, "patt.campaigns") == 0
 
 
-async def test_cookie_write_without_csrf_is_rejected(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_cookie_write_without_csrf_is_rejected(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     handle = await factory.officer()
     client.cookies.set("patt_token", headers_for(app, handle)["Authorization"].split()[1])
     response = await client.post(ADMIN, json=campaign_body())
@@ -220,12 +254,19 @@ async def test_cookie_write_without_csrf_is_rejected(app: Any, client: httpx.Asy
 
 
 # ------------------------------------------------------------------------------ edit
-async def test_patch_draft_changes_only_sent_fields(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_patch_draft_changes_only_sent_fields(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, entries=0, min_rank_to_view=1)
     response = await client.patch(
         f"{ADMIN}/{campaign['id']}",
-        json={"title": "New title", "min_rank_to_view": None, "counting_method": "irv", "description": ""},
+        json={
+            "title": "New title",
+            "min_rank_to_view": None,
+            "counting_method": "irv",
+            "description": "",
+        },
         headers=headers,
     )
     assert response.status_code == 200
@@ -239,8 +280,14 @@ async def test_patch_draft_changes_only_sent_fields(app: Any, client: httpx.Asyn
 
 @pytest.mark.parametrize(
     "body",
-    [{"title": None}, {"picks_per_voter": None}, {"type": "approval"}, {"min_rank_to_view": 5},
-     {"start_at": None}, {"picks_per_voter": 20}],
+    [
+        {"title": None},
+        {"picks_per_voter": None},
+        {"type": "approval"},
+        {"min_rank_to_view": 5},
+        {"start_at": None},
+        {"picks_per_voter": 20},
+    ],
 )
 async def test_patch_rejects_bad_values_and_changes_nothing(
     app: Any, client: httpx.AsyncClient, factory: Factory, db: Any, body: dict[str, Any]
@@ -266,15 +313,21 @@ async def test_live_campaign_settings_and_entries_are_locked(
     assert add.status_code == 409
     assert add.json()["error"] == "Entries can only be added while campaign is in draft status"
     entry_id = ids(campaign)[0]
-    assert (await client.delete(f"{ADMIN}/{cid}/entries/{entry_id}", headers=headers)).status_code == 409
-    patch_entry = await client.patch(f"/api/v1/admin/campaign-entries/{entry_id}", json={"name": "X"}, headers=headers)
+    assert (
+        await client.delete(f"{ADMIN}/{cid}/entries/{entry_id}", headers=headers)
+    ).status_code == 409
+    patch_entry = await client.patch(
+        f"/api/v1/admin/campaign-entries/{entry_id}", json={"name": "X"}, headers=headers
+    )
     assert patch_entry.status_code == 409
     after = (await client.get(f"{ADMIN}/{cid}", headers=headers)).json()["data"]
     assert after["title"] == "Guild Art Vote" and ids(after) == ids(campaign)
     assert after["entries"][0]["name"] == "Dragon"
 
 
-async def test_unknown_campaign_is_404_and_bad_ids_are_422(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_unknown_campaign_is_404_and_bad_ids_are_422(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     missing = await client.patch(f"{ADMIN}/999", json={"title": "x"}, headers=headers)
     assert missing.status_code == 404 and missing.json()["error"] == "Campaign 999 not found"
@@ -286,27 +339,42 @@ async def test_unknown_campaign_is_404_and_bad_ids_are_422(app: Any, client: htt
 
 
 # ------------------------------------------------------------------------------ entries
-async def test_entries_add_edit_delete_in_draft(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_entries_add_edit_delete_in_draft(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     author, _ = await member(app, factory)
     campaign = await make_campaign(client, headers, entries=2)
     cid = campaign["id"]
     added = await client.post(
         f"{ADMIN}/{cid}/entries",
-        json={"name": "Kraken", "image_url": "/static/img/kraken.png", "associated_member_id": author.id},
+        json={
+            "name": "Kraken",
+            "image_url": "/static/img/kraken.png",
+            "associated_member_id": author.id,
+        },
         headers=headers,
     )
     assert added.status_code == 201
     entry = added.json()["data"]
     assert entry == {
-        "id": entry["id"], "campaign_id": cid, "name": "Kraken", "description": None,
-        "image_url": "/static/img/kraken.png", "sort_order": 2, "associated_member_id": author.id,
+        "id": entry["id"],
+        "campaign_id": cid,
+        "name": "Kraken",
+        "description": None,
+        "image_url": "/static/img/kraken.png",
+        "sort_order": 2,
+        "associated_member_id": author.id,
     }
     edited = await client.patch(
-        f"/api/v1/admin/campaign-entries/{entry['id']}", json={"name": "Big Kraken", "sort_order": 0}, headers=headers
+        f"/api/v1/admin/campaign-entries/{entry['id']}",
+        json={"name": "Big Kraken", "sort_order": 0},
+        headers=headers,
     )
     assert edited.status_code == 200
-    assert edited.json()["data"]["name"] == "Big Kraken" and edited.json()["data"]["sort_order"] == 0
+    assert (
+        edited.json()["data"]["name"] == "Big Kraken" and edited.json()["data"]["sort_order"] == 0
+    )
     deleted = await client.delete(f"{ADMIN}/{cid}/entries/{entry['id']}", headers=headers)
     assert deleted.json() == {"ok": True, "data": {"deleted": True}}
     assert await count_rows(db, "patt.campaign_entries") == 2
@@ -339,28 +407,44 @@ async def test_add_entry_rejects_bad_input(
     assert await count_rows(db, "patt.campaign_entries") == 0
 
 
-async def test_entry_of_another_campaign_is_404(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_entry_of_another_campaign_is_404(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     first = await make_campaign(client, headers, entries=1)
     second = await make_campaign(client, headers, entries=1)
-    response = await client.delete(f"{ADMIN}/{second['id']}/entries/{ids(first)[0]}", headers=headers)
+    response = await client.delete(
+        f"{ADMIN}/{second['id']}/entries/{ids(first)[0]}", headers=headers
+    )
     assert response.status_code == 404
     assert response.json()["error"] == f"Entry {ids(first)[0]} not found in campaign {second['id']}"
-    missing = await client.patch("/api/v1/admin/campaign-entries/999", json={"name": "x"}, headers=headers)
+    missing = await client.patch(
+        "/api/v1/admin/campaign-entries/999", json={"name": "x"}, headers=headers
+    )
     assert missing.status_code == 404
     assert await count_rows(db, "patt.campaign_entries") == 2
 
 
 # ------------------------------------------------------------------------------ lifecycle
-async def test_full_lifecycle(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_full_lifecycle(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, entries=2)
     cid = campaign["id"]
     too_few = await client.post(f"{ADMIN}/{cid}/activate", headers=headers)
-    assert too_few.status_code == 422 and too_few.json()["error"] == "Add at least 3 entries before activating"
-    assert (await client.post(f"{ADMIN}/{cid}/entries", json={"name": "Gryphon"}, headers=headers)).status_code == 201
+    assert (
+        too_few.status_code == 422
+        and too_few.json()["error"] == "Add at least 3 entries before activating"
+    )
+    assert (
+        await client.post(f"{ADMIN}/{cid}/entries", json={"name": "Gryphon"}, headers=headers)
+    ).status_code == 201
     draft_close = await client.post(f"{ADMIN}/{cid}/close", headers=headers)
-    assert draft_close.status_code == 409 and draft_close.json()["error"] == "Campaign is draft, cannot close"
+    assert (
+        draft_close.status_code == 409
+        and draft_close.json()["error"] == "Campaign is draft, cannot close"
+    )
     draft_archive = await client.post(f"{ADMIN}/{cid}/archive", headers=headers)
     assert draft_archive.status_code == 409
     assert draft_archive.json()["error"] == "Only closed campaigns can be archived"
@@ -373,20 +457,31 @@ async def test_full_lifecycle(app: Any, client: httpx.AsyncClient, factory: Fact
     assert data["start_at"] == (T0 + timedelta(minutes=5)).isoformat()  # manual: starts now
     assert data["end_at"] == (T0 + timedelta(minutes=5, hours=168)).isoformat()
     again = await client.post(f"{ADMIN}/{cid}/activate", headers=headers)
-    assert again.status_code == 409 and again.json()["error"] == "Campaign is already live, cannot activate"
+    assert (
+        again.status_code == 409
+        and again.json()["error"] == "Campaign is already live, cannot activate"
+    )
     assert (await client.post(f"{ADMIN}/{cid}/archive", headers=headers)).status_code == 409
 
     voter, voter_headers = await member(app, factory)
-    assert (await client.post(f"{PUBLIC}/{cid}/vote", json=picks(ids(data)), headers=voter_headers)).status_code == 201
+    assert (
+        await client.post(f"{PUBLIC}/{cid}/vote", json=picks(ids(data)), headers=voter_headers)
+    ).status_code == 201
     closed = await client.post(f"{ADMIN}/{cid}/close", headers=headers)
     assert closed.status_code == 200
     assert closed.json()["data"]["status"] == "closed"
     assert closed.json()["data"]["close_reason"] == "manual"
     assert await count_rows(db, "patt.campaign_results", "campaign_id = :c", c=cid) == 3
     second_close = await client.post(f"{ADMIN}/{cid}/close", headers=headers)
-    assert second_close.status_code == 409 and second_close.json()["error"] == "Campaign is closed, cannot close"
+    assert (
+        second_close.status_code == 409
+        and second_close.json()["error"] == "Campaign is closed, cannot close"
+    )
     reopen = await client.post(f"{ADMIN}/{cid}/activate", headers=headers)
-    assert reopen.status_code == 409 and reopen.json()["error"] == "Campaign is already closed, cannot activate"
+    assert (
+        reopen.status_code == 409
+        and reopen.json()["error"] == "Campaign is already closed, cannot activate"
+    )
 
     archived = await client.post(f"{ADMIN}/{cid}/archive", headers=headers)
     assert archived.status_code == 200 and archived.json()["data"]["status"] == "archived"
@@ -400,15 +495,21 @@ async def test_full_lifecycle(app: Any, client: httpx.AsyncClient, factory: Fact
     assert admin_list[0]["votes_cast"] == 1 and admin_list[0]["status"] == "archived"
 
 
-async def test_admin_list_order_live_draft_closed_archived(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_admin_list_order_live_draft_closed_archived(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     closed = await make_campaign(client, headers, activate=True, title="Closed")
     await client.post(f"{ADMIN}/{closed['id']}/close", headers=headers)
     archived = await make_campaign(client, headers, activate=True, title="Archived")
     await client.post(f"{ADMIN}/{archived['id']}/close", headers=headers)
     await client.post(f"{ADMIN}/{archived['id']}/archive", headers=headers)
-    await make_campaign(client, headers, title="Draft later", start_at=(T0 + timedelta(days=9)).isoformat())
-    await make_campaign(client, headers, title="Draft soon", start_at=(T0 + timedelta(days=2)).isoformat())
+    await make_campaign(
+        client, headers, title="Draft later", start_at=(T0 + timedelta(days=9)).isoformat()
+    )
+    await make_campaign(
+        client, headers, title="Draft soon", start_at=(T0 + timedelta(days=2)).isoformat()
+    )
     await make_campaign(client, headers, activate=True, title="Live")
     titles = [c["title"] for c in (await client.get(ADMIN, headers=headers)).json()["data"]]
     assert titles == ["Live", "Draft later", "Draft soon", "Closed", "Archived"]
@@ -418,20 +519,39 @@ async def test_admin_list_order_live_draft_closed_archived(app: Any, client: htt
 
 
 # ------------------------------------------------------------------------------ voting rules
-async def test_vote_success_shape_and_my_vote(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_vote_success_shape_and_my_vote(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True)
     voter, voter_headers = await member(app, factory)
     entry_ids = ids(campaign)
-    body = {"picks": [{"entry_id": entry_ids[2], "rank": 3}, {"entry_id": entry_ids[0], "rank": 1},
-                      {"entry_id": entry_ids[1], "rank": 2}]}
-    response = await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=body, headers=voter_headers)
+    body = {
+        "picks": [
+            {"entry_id": entry_ids[2], "rank": 3},
+            {"entry_id": entry_ids[0], "rank": 1},
+            {"entry_id": entry_ids[1], "rank": 2},
+        ]
+    }
+    response = await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=body, headers=voter_headers
+    )
     assert response.status_code == 201
-    assert response.json() == {"ok": True, "data": {
-        "campaign_id": campaign["id"], "member_id": voter.id,
-        "votes": [{"entry_id": entry_ids[0], "rank": 1}, {"entry_id": entry_ids[1], "rank": 2},
-                  {"entry_id": entry_ids[2], "rank": 3}]}}
-    mine = (await client.get(f"{PUBLIC}/{campaign['id']}/my-vote", headers=voter_headers)).json()["data"]
+    assert response.json() == {
+        "ok": True,
+        "data": {
+            "campaign_id": campaign["id"],
+            "member_id": voter.id,
+            "votes": [
+                {"entry_id": entry_ids[0], "rank": 1},
+                {"entry_id": entry_ids[1], "rank": 2},
+                {"entry_id": entry_ids[2], "rank": 3},
+            ],
+        },
+    }
+    mine = (await client.get(f"{PUBLIC}/{campaign['id']}/my-vote", headers=voter_headers)).json()[
+        "data"
+    ]
     assert mine["votes"][0] == {"entry_id": entry_ids[0], "rank": 1}
     assert mine["cast_at"] == T0.isoformat()
     _, other = await member(app, factory)
@@ -466,7 +586,9 @@ async def test_malformed_picks_are_422_before_anything_else(
     assert await count_rows(db, "patt.ballots") == 0
 
 
-async def test_vote_rules_in_order(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_vote_rules_in_order(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     draft = await make_campaign(client, headers, entries=4)
     live = await make_campaign(client, headers, activate=True, min_rank_to_vote=3)
@@ -481,60 +603,127 @@ async def test_vote_rules_in_order(app: Any, client: httpx.AsyncClient, factory:
         assert response.json() == {"ok": False, "error": message}
 
     expect(await client.post(url, json=picks(e[:3])), 401, "Not authenticated.")
-    expect(await client.post(url, json=picks(e[:3]), headers={"Authorization": "Bearer nope"}), 401, "Invalid token.")
-    bad_json = await client.post(url, content=b"{", headers={**voter, "Content-Type": "application/json"})
+    expect(
+        await client.post(url, json=picks(e[:3]), headers={"Authorization": "Bearer nope"}),
+        401,
+        "Invalid token.",
+    )
+    bad_json = await client.post(
+        url, content=b"{", headers={**voter, "Content-Type": "application/json"}
+    )
     assert bad_json.status_code == 400
-    expect(await client.post(f"{PUBLIC}/999/vote", json=picks(e[:3]), headers=voter), 404, "Campaign not found")
-    expect(await client.post(f"{PUBLIC}/{draft['id']}/vote", json=picks(ids(draft)[:3]), headers=voter), 409,
-           "Campaign is draft, voting not allowed")
-    expect(await client.post(url, json=picks(e[:3]), headers=low), 403,
-           "Your rank does not meet the minimum rank to vote in this campaign")
+    expect(
+        await client.post(f"{PUBLIC}/999/vote", json=picks(e[:3]), headers=voter),
+        404,
+        "Campaign not found",
+    )
+    expect(
+        await client.post(
+            f"{PUBLIC}/{draft['id']}/vote", json=picks(ids(draft)[:3]), headers=voter
+        ),
+        409,
+        "Campaign is draft, voting not allowed",
+    )
+    expect(
+        await client.post(url, json=picks(e[:3]), headers=low),
+        403,
+        "Your rank does not meet the minimum rank to vote in this campaign",
+    )
     expect(await client.post(url, json=picks(e[:2]), headers=voter), 422, "Expected 3 picks, got 2")
     expect(await client.post(url, json=picks(e[:4]), headers=voter), 422, "Expected 3 picks, got 4")
-    expect(await client.post(url, json=picks([e[0], e[0], e[1]]), headers=voter), 422, "Duplicate entries in picks")
-    dup_rank = {"picks": [{"entry_id": e[0], "rank": 1}, {"entry_id": e[1], "rank": 1}, {"entry_id": e[2], "rank": 2}]}
+    expect(
+        await client.post(url, json=picks([e[0], e[0], e[1]]), headers=voter),
+        422,
+        "Duplicate entries in picks",
+    )
+    dup_rank = {
+        "picks": [
+            {"entry_id": e[0], "rank": 1},
+            {"entry_id": e[1], "rank": 1},
+            {"entry_id": e[2], "rank": 2},
+        ]
+    }
     expect(await client.post(url, json=dup_rank, headers=voter), 422, "Duplicate ranks in picks")
-    gap = {"picks": [{"entry_id": e[0], "rank": 1}, {"entry_id": e[1], "rank": 2}, {"entry_id": e[2], "rank": 4}]}
+    gap = {
+        "picks": [
+            {"entry_id": e[0], "rank": 1},
+            {"entry_id": e[1], "rank": 2},
+            {"entry_id": e[2], "rank": 4},
+        ]
+    }
     expect(await client.post(url, json=gap, headers=voter), 422, "Ranks must be 1 to 3")
-    zero = {"picks": [{"entry_id": e[0], "rank": 0}, {"entry_id": e[1], "rank": 1}, {"entry_id": e[2], "rank": 2}]}
+    zero = {
+        "picks": [
+            {"entry_id": e[0], "rank": 0},
+            {"entry_id": e[1], "rank": 1},
+            {"entry_id": e[2], "rank": 2},
+        ]
+    }
     expect(await client.post(url, json=zero, headers=voter), 422, "Ranks must be 1 to 3")
     foreign = ids(other)[0]
-    expect(await client.post(url, json=picks([e[0], foreign, e[1]]), headers=voter), 422,
-           f"Entry {foreign} does not belong to campaign {live['id']}")
-    expect(await client.post(url, json=picks([e[0], 424242, e[1]]), headers=voter), 422,
-           f"Entry 424242 does not belong to campaign {live['id']}")
+    expect(
+        await client.post(url, json=picks([e[0], foreign, e[1]]), headers=voter),
+        422,
+        f"Entry {foreign} does not belong to campaign {live['id']}",
+    )
+    expect(
+        await client.post(url, json=picks([e[0], 424242, e[1]]), headers=voter),
+        422,
+        f"Entry 424242 does not belong to campaign {live['id']}",
+    )
     assert await count_rows(db, "patt.ballots") == 0
     assert await count_rows(db, "patt.votes") == 0
 
     assert (await client.post(url, json=picks(e[:3]), headers=voter)).status_code == 201
     # already voted beats a wrong pick count (rule 6 before rule 7)
-    expect(await client.post(url, json=picks(e[:1]), headers=voter), 409, "You have already voted in this campaign")
+    expect(
+        await client.post(url, json=picks(e[:1]), headers=voter),
+        409,
+        "You have already voted in this campaign",
+    )
     await client.post(f"{ADMIN}/{live['id']}/close", headers=headers)
     _, late = await member(app, factory, level=3)
-    expect(await client.post(url, json=picks(e[:3]), headers=late), 409, "Campaign is closed, voting not allowed")
+    expect(
+        await client.post(url, json=picks(e[:3]), headers=late),
+        409,
+        "Campaign is closed, voting not allowed",
+    )
     assert await count_rows(db, "patt.ballots") == 1
     assert await count_rows(db, "patt.votes") == 3
 
 
-async def test_unregistered_or_inactive_members_cannot_vote(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_unregistered_or_inactive_members_cannot_vote(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True)
     voter, voter_headers = await member(app, factory)
     async with app.state.sessionmaker() as session, session.begin():
-        await session.execute(text("UPDATE common.users SET is_active = false WHERE id = :u"), {"u": voter.user_id})
-    response = await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter_headers)
+        await session.execute(
+            text("UPDATE common.users SET is_active = false WHERE id = :u"), {"u": voter.user_id}
+        )
+    response = await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter_headers
+    )
     assert response.status_code == 401
     assert await count_rows(db, "patt.ballots") == 0
 
 
-async def test_twenty_simultaneous_ballots_give_exactly_one(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_twenty_simultaneous_ballots_give_exactly_one(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True, early_close_if_all_voted=False)
     voter, voter_headers = await member(app, factory)
     entry_ids = ids(campaign)
-    bodies = [picks([entry_ids[i % 4], entry_ids[(i + 1) % 4], entry_ids[(i + 2) % 4]]) for i in range(20)]
+    bodies = [
+        picks([entry_ids[i % 4], entry_ids[(i + 1) % 4], entry_ids[(i + 2) % 4]]) for i in range(20)
+    ]
     responses = await asyncio.gather(
-        *[client.post(f"{PUBLIC}/{campaign['id']}/vote", json=body, headers=voter_headers) for body in bodies]
+        *[
+            client.post(f"{PUBLIC}/{campaign['id']}/vote", json=body, headers=voter_headers)
+            for body in bodies
+        ]
     )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 19
@@ -548,12 +737,16 @@ async def test_twenty_simultaneous_ballots_give_exactly_one(app: Any, client: ht
     assert [{"entry_id": e, "rank": r} for e, r in stored] == winner
 
 
-async def test_vote_racing_a_close_is_counted_or_rejected(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_vote_racing_a_close_is_counted_or_rejected(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True, early_close_if_all_voted=False)
     _, voter_headers = await member(app, factory)
     vote, close = await asyncio.gather(
-        client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter_headers),
+        client.post(
+            f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter_headers
+        ),
         client.post(f"{ADMIN}/{campaign['id']}/close", headers=headers),
     )
     assert close.status_code == 200
@@ -567,10 +760,18 @@ async def test_vote_racing_a_close_is_counted_or_rejected(app: Any, client: http
 
 
 # ------------------------------------------------------------------------------ visibility
-async def test_visibility_matrix_for_detail_and_results(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_visibility_matrix_for_detail_and_results(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
-    gated = await make_campaign(client, headers, activate=True, min_rank_to_view=2, min_rank_to_vote=3,
-                                early_close_if_all_voted=False)
+    gated = await make_campaign(
+        client,
+        headers,
+        activate=True,
+        min_rank_to_view=2,
+        min_rank_to_vote=3,
+        early_close_if_all_voted=False,
+    )
     cid = gated["id"]
     _, initiate = await member(app, factory, level=1)
     _, viewer = await member(app, factory, level=2)
@@ -579,9 +780,14 @@ async def test_visibility_matrix_for_detail_and_results(app: Any, client: httpx.
     await client.post(f"{PUBLIC}/{cid}/vote", json=picks(ids(gated)[:3]), headers=voted)
 
     anonymous = await client.get(f"{PUBLIC}/{cid}")
-    assert anonymous.status_code == 401 and anonymous.json()["error"] == "Login required to view this campaign"
+    assert (
+        anonymous.status_code == 401
+        and anonymous.json()["error"] == "Login required to view this campaign"
+    )
     low = await client.get(f"{PUBLIC}/{cid}", headers=initiate)
-    assert low.status_code == 403 and low.json()["error"] == "Insufficient rank to view this campaign"
+    assert (
+        low.status_code == 403 and low.json()["error"] == "Insufficient rank to view this campaign"
+    )
     for who in (viewer, voter, voted):
         detail = await client.get(f"{PUBLIC}/{cid}", headers=who)
         assert detail.status_code == 200 and len(detail.json()["data"]["entries"]) == 4
@@ -596,7 +802,9 @@ async def test_visibility_matrix_for_detail_and_results(app: Any, client: httpx.
     standings = await client.get(f"{PUBLIC}/{cid}/results", headers=voted)
     assert standings.status_code == 200
     assert [row["weighted_score"] for row in standings.json()["data"]] == [3, 2, 1, 0]
-    assert (await client.get(f"{PUBLIC}/{cid}/results/live", headers=voted)).json()["data"] == standings.json()["data"]
+    assert (await client.get(f"{PUBLIC}/{cid}/results/live", headers=voted)).json()[
+        "data"
+    ] == standings.json()["data"]
     # officers are not special: no standings without a ballot
     assert (await client.get(f"{PUBLIC}/{cid}/results", headers=headers)).status_code == 403
     assert (await client.get(f"{PUBLIC}/{cid}/results/live")).status_code == 401
@@ -609,17 +817,29 @@ async def test_visibility_matrix_for_detail_and_results(app: Any, client: httpx.
     assert (await client.get(f"{PUBLIC}/{cid}/results", headers=initiate)).status_code == 403
 
 
-async def test_public_campaign_for_anonymous_viewers(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_public_campaign_for_anonymous_viewers(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     draft = await make_campaign(client, headers)
     live = await make_campaign(client, headers, activate=True)
     detail = (await client.get(f"{PUBLIC}/{draft['id']}")).json()["data"]
     assert detail["status"] == "draft" and detail["entries"] == []  # entries hidden before voting
-    assert len((await client.get(f"{PUBLIC}/{draft['id']}", headers=headers)).json()["data"]["entries"]) == 4
+    assert (
+        len(
+            (await client.get(f"{PUBLIC}/{draft['id']}", headers=headers)).json()["data"]["entries"]
+        )
+        == 4
+    )
     _, plain = await member(app, factory)
-    assert (await client.get(f"{PUBLIC}/{draft['id']}", headers=plain)).json()["data"]["entries"] == []
+    assert (await client.get(f"{PUBLIC}/{draft['id']}", headers=plain)).json()["data"][
+        "entries"
+    ] == []
     draft_results = await client.get(f"{PUBLIC}/{draft['id']}/results", headers=plain)
-    assert draft_results.status_code == 403 and draft_results.json()["error"] == "Results not yet available"
+    assert (
+        draft_results.status_code == 403
+        and draft_results.json()["error"] == "Results not yet available"
+    )
     assert len((await client.get(f"{PUBLIC}/{live['id']}")).json()["data"]["entries"]) == 4
     results = await client.get(f"{PUBLIC}/{live['id']}/results")
     assert results.status_code == 403 and results.json()["error"] == "Results not yet available"
@@ -627,26 +847,37 @@ async def test_public_campaign_for_anonymous_viewers(app: Any, client: httpx.Asy
     assert listed[draft["id"]]["entries"] == [] and len(listed[live["id"]]["entries"]) == 4
 
 
-async def test_list_hides_campaigns_the_viewer_cannot_view(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_list_hides_campaigns_the_viewer_cannot_view(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     public = await make_campaign(client, headers, activate=True, title="Public")
-    await make_campaign(client, headers, activate=True, title="Veterans", min_rank_to_view=3, min_rank_to_vote=3)
+    await make_campaign(
+        client, headers, activate=True, title="Veterans", min_rank_to_view=3, min_rank_to_vote=3
+    )
     _, low = await member(app, factory, level=2)
     _, vet = await member(app, factory, level=3)
     assert [c["title"] for c in (await client.get(PUBLIC)).json()["data"]] == ["Public"]
-    assert [c["title"] for c in (await client.get(PUBLIC, headers=low)).json()["data"]] == ["Public"]
+    assert [c["title"] for c in (await client.get(PUBLIC, headers=low)).json()["data"]] == [
+        "Public"
+    ]
     assert len((await client.get(PUBLIC, headers=vet)).json()["data"]) == 2
     assert public["status"] == "live"
 
 
 # ------------------------------------------------------------------------------ clock
-async def test_checker_activates_at_start_and_expires_at_end(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_checker_activates_at_start_and_expires_at_end(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     start = T0 + timedelta(hours=2)
     campaign = await make_campaign(client, headers, start_at=start.isoformat(), duration_hours=24)
     cid = campaign["id"]
     assert await campaign_service.run_checker_pass(app.state.sessionmaker) == {
-        "activated": [], "closed": [], "early_closed": [], "skipped": False,
+        "activated": [],
+        "closed": [],
+        "early_closed": [],
+        "skipped": False,
     }
     clock.set_now(start)
     result = await campaign_service.run_checker_pass(app.state.sessionmaker)
@@ -662,25 +893,39 @@ async def test_checker_activates_at_start_and_expires_at_end(app: Any, client: h
     assert await count_rows(db, "patt.campaign_results", "campaign_id = :c", c=cid) == 4
 
 
-async def test_blocked_draft_stays_draft(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_blocked_draft_stays_draft(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
-    few = await make_campaign(client, headers, entries=2, start_at=(T0 + timedelta(hours=1)).isoformat())
-    gone = await make_campaign(client, headers, start_at=(T0 - timedelta(days=30)).isoformat(), duration_hours=24)
+    few = await make_campaign(
+        client, headers, entries=2, start_at=(T0 + timedelta(hours=1)).isoformat()
+    )
+    gone = await make_campaign(
+        client, headers, start_at=(T0 - timedelta(days=30)).isoformat(), duration_hours=24
+    )
     clock.set_now(T0 + timedelta(hours=2))
     result = await campaign_service.run_checker_pass(app.state.sessionmaker)
     assert result["activated"] == []
     for campaign in (few, gone):
-        assert (await client.get(f"{ADMIN}/{campaign['id']}", headers=headers)).json()["data"]["status"] == "draft"
+        assert (await client.get(f"{ADMIN}/{campaign['id']}", headers=headers)).json()["data"][
+            "status"
+        ] == "draft"
     # adding the missing entry lets the next request open it (reconciliation)
     await client.post(f"{ADMIN}/{few['id']}/entries", json={"name": "Third"}, headers=headers)
     assert (await client.get(f"{PUBLIC}/{few['id']}")).json()["data"]["status"] == "live"
 
 
-async def test_request_after_end_sees_closed_and_final_results(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_request_after_end_sees_closed_and_final_results(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
-    campaign = await make_campaign(client, headers, activate=True, duration_hours=1, early_close_if_all_voted=False)
+    campaign = await make_campaign(
+        client, headers, activate=True, duration_hours=1, early_close_if_all_voted=False
+    )
     _, voter = await member(app, factory)
-    await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter)
+    await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter
+    )
     clock.set_now(T0 + timedelta(hours=1, seconds=1))
     detail = (await client.get(f"{PUBLIC}/{campaign['id']}")).json()["data"]
     assert detail["status"] == "closed" and detail["close_reason"] == "expired"
@@ -689,76 +934,127 @@ async def test_request_after_end_sees_closed_and_final_results(app: Any, client:
     assert await count_rows(db, "patt.campaign_results") == 4
 
 
-async def test_late_vote_is_rejected_and_the_close_sticks(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_late_vote_is_rejected_and_the_close_sticks(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True, duration_hours=1)
     _, voter = await member(app, factory)
     clock.set_now(T0 + timedelta(hours=1, seconds=20))
-    response = await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter)
-    assert response.status_code == 409 and response.json()["error"] == "Campaign is closed, voting not allowed"
-    status = await db.scalar(text("SELECT status FROM patt.campaigns WHERE id = :c"), {"c": campaign["id"]})
+    response = await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter
+    )
+    assert (
+        response.status_code == 409
+        and response.json()["error"] == "Campaign is closed, voting not allowed"
+    )
+    status = await db.scalar(
+        text("SELECT status FROM patt.campaigns WHERE id = :c"), {"c": campaign["id"]}
+    )
     assert status == "closed"
     assert await count_rows(db, "patt.ballots") == 0
 
 
-async def test_early_close_when_last_eligible_voter_votes(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_early_close_when_last_eligible_voter_votes(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True, min_rank_to_vote=4)
     await factory.member(level=4, registered=False)  # unregistered members do not block it
     _, second = await member(app, factory, level=5)
     entry_ids = ids(campaign)
-    first = await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(entry_ids[:3]), headers=headers)
+    first = await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=picks(entry_ids[:3]), headers=headers
+    )
     assert first.status_code == 201
-    assert (await client.get(f"{ADMIN}/{campaign['id']}/stats", headers=headers)).json()["data"] == {
-        "total_eligible": 2, "total_voted": 1, "percent_voted": 50.0, "all_voted": False,
+    assert (await client.get(f"{ADMIN}/{campaign['id']}/stats", headers=headers)).json()[
+        "data"
+    ] == {
+        "total_eligible": 2,
+        "total_voted": 1,
+        "percent_voted": 50.0,
+        "all_voted": False,
     }
     assert (await client.get(f"{PUBLIC}/{campaign['id']}")).json()["data"]["status"] == "live"
     await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(entry_ids[1:4]), headers=second)
     data = (await client.get(f"{PUBLIC}/{campaign['id']}")).json()["data"]
     assert data["status"] == "closed" and data["close_reason"] == "early_close"
     stats = (await client.get(f"{ADMIN}/{campaign['id']}/stats", headers=headers)).json()["data"]
-    assert stats == {"total_eligible": 2, "total_voted": 2, "percent_voted": 100.0, "all_voted": True}
+    assert stats == {
+        "total_eligible": 2,
+        "total_voted": 2,
+        "percent_voted": 100.0,
+        "all_voted": True,
+    }
 
 
-async def test_demoted_voter_does_not_fake_completion(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_demoted_voter_does_not_fake_completion(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True, min_rank_to_vote=3)
     voter, voter_headers = await member(app, factory, level=3)
     await member(app, factory, level=3)
-    await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter_headers)
+    await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=voter_headers
+    )
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(
-            text("UPDATE common.guild_members SET rank_id = (SELECT id FROM common.guild_ranks WHERE level = 1) WHERE id = :m"),
+            text(
+                "UPDATE common.guild_members SET rank_id = (SELECT id FROM common.guild_ranks WHERE level = 1) WHERE id = :m"
+            ),
             {"m": voter.id},
         )
     stats = (await client.get(f"{ADMIN}/{campaign['id']}/stats", headers=headers)).json()["data"]
     # officer (4) + the other veteran are eligible; one ballot exists but not from an eligible voter
-    assert stats["total_eligible"] == 2 and stats["total_voted"] == 1 and stats["all_voted"] is False
+    assert (
+        stats["total_eligible"] == 2 and stats["total_voted"] == 1 and stats["all_voted"] is False
+    )
     assert await campaign_service.check_early_close(app.state.sessionmaker, campaign["id"]) is False
 
 
-async def test_no_early_close_with_zero_eligible_or_when_disabled(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_no_early_close_with_zero_eligible_or_when_disabled(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     nobody = await make_campaign(client, headers, activate=True, min_rank_to_vote=5)
     disabled = await make_campaign(client, headers, activate=True, early_close_if_all_voted=False)
     stats = (await client.get(f"{ADMIN}/{nobody['id']}/stats", headers=headers)).json()["data"]
-    assert stats == {"total_eligible": 0, "total_voted": 0, "percent_voted": 0.0, "all_voted": False}
+    assert stats == {
+        "total_eligible": 0,
+        "total_voted": 0,
+        "percent_voted": 0.0,
+        "all_voted": False,
+    }
     _, voter = await member(app, factory)
-    await client.post(f"{PUBLIC}/{disabled['id']}/vote", json=picks(ids(disabled)[:3]), headers=voter)
-    await client.post(f"{PUBLIC}/{disabled['id']}/vote", json=picks(ids(disabled)[:3]), headers=headers)
+    await client.post(
+        f"{PUBLIC}/{disabled['id']}/vote", json=picks(ids(disabled)[:3]), headers=voter
+    )
+    await client.post(
+        f"{PUBLIC}/{disabled['id']}/vote", json=picks(ids(disabled)[:3]), headers=headers
+    )
     result = await campaign_service.run_checker_pass(app.state.sessionmaker)
     assert result["early_closed"] == []
     for campaign in (nobody, disabled):
         assert (await client.get(f"{PUBLIC}/{campaign['id']}")).json()["data"]["status"] == "live"
 
 
-async def test_checker_early_closes_and_parallel_passes_act_once(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_checker_early_closes_and_parallel_passes_act_once(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     headers = await officer(app, factory)
-    campaign = await make_campaign(client, headers, activate=True, min_rank_to_vote=4, early_close_if_all_voted=False)
+    campaign = await make_campaign(
+        client, headers, activate=True, min_rank_to_vote=4, early_close_if_all_voted=False
+    )
     expiring = await make_campaign(client, headers, activate=True, duration_hours=1)
-    await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=headers)
+    await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=headers
+    )
     async with app.state.sessionmaker() as session, session.begin():
-        await session.execute(text("UPDATE patt.campaigns SET early_close_if_all_voted = true WHERE id = :c"), {"c": campaign["id"]})
+        await session.execute(
+            text("UPDATE patt.campaigns SET early_close_if_all_voted = true WHERE id = :c"),
+            {"c": campaign["id"]},
+        )
     clock.set_now(T0 + timedelta(hours=2))
     first, second = await asyncio.gather(
         campaign_service.run_checker_pass(app.state.sessionmaker),
@@ -773,18 +1069,26 @@ async def test_checker_early_closes_and_parallel_passes_act_once(app: Any, clien
 
 async def test_checker_hooks_start_and_stop_the_loop(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
     headers = await officer(app, factory)
+    campaign = await make_campaign(client, headers)
     clock.reset()
-    now = clock.now()
-    campaign = await make_campaign(client, headers, start_at=(now - timedelta(minutes=1)).isoformat())
+    async with app.state.sessionmaker() as session, session.begin():  # due now, not reconciled
+        await session.execute(
+            text("UPDATE patt.campaigns SET start_at = now() - interval '1 minute' WHERE id = :c"),
+            {"c": campaign["id"]},
+        )
     app.state.settings = app.state.settings.model_copy(
         update={"campaign_checker_enabled": True, "campaign_check_interval_seconds": 1}
     )
     assert campaign_service.start_checker in app.state.startup_hooks
+    assert campaign_service.stop_checker in app.state.shutdown_hooks
     await campaign_service.start_checker(app)
     try:
-        for _ in range(40):
+        status = None
+        for _ in range(50):
             async with app.state.sessionmaker() as session:
-                status = await session.scalar(text("SELECT status FROM patt.campaigns WHERE id = :c"), {"c": campaign["id"]})
+                status = await session.scalar(
+                    text("SELECT status FROM patt.campaigns WHERE id = :c"), {"c": campaign["id"]}
+                )
             if status == "live":
                 break
             await asyncio.sleep(0.1)
@@ -794,7 +1098,14 @@ async def test_checker_hooks_start_and_stop_the_loop(app: Any, client: httpx.Asy
     assert app.state.campaign_checker is None
 
 
-async def test_events_are_delivered_after_commit(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_checker_is_off_when_disabled(app: Any) -> None:
+    await campaign_service.start_checker(app)  # test settings: CAMPAIGN_CHECKER_ENABLED=false
+    assert getattr(app.state, "campaign_checker", None) is None
+
+
+async def test_events_are_delivered_after_commit(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     received: list[dict[str, Any]] = []
     campaign_service.add_event_listener(received.append)
     try:
@@ -811,9 +1122,13 @@ async def test_events_are_delivered_after_commit(app: Any, client: httpx.AsyncCl
     assert received[1]["reason"] == "manual"
 
 
-async def test_nav_vote_lookup_picks_the_visible_campaign_ending_soonest(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_nav_vote_lookup_picks_the_visible_campaign_ending_soonest(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
-    gated = await make_campaign(client, headers, activate=True, duration_hours=10, min_rank_to_view=2, min_rank_to_vote=2)
+    gated = await make_campaign(
+        client, headers, activate=True, duration_hours=10, min_rank_to_view=2, min_rank_to_vote=2
+    )
     later = await make_campaign(client, headers, activate=True, duration_hours=50)
     await make_campaign(client, headers, duration_hours=1)  # drafts never count
 
@@ -830,7 +1145,9 @@ async def test_nav_vote_lookup_picks_the_visible_campaign_ending_soonest(app: An
 
 
 # ------------------------------------------------------------------------------ export & recount
-async def test_ballot_export_is_anonymised_and_officer_only(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_ballot_export_is_anonymised_and_officer_only(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True, early_close_if_all_voted=False)
     url = f"{ADMIN}/{campaign['id']}/ballots"
@@ -839,7 +1156,9 @@ async def test_ballot_export_is_anonymised_and_officer_only(app: Any, client: ht
     voters = [await member(app, factory) for _ in range(3)]
     for index, (_, voter_headers) in enumerate(voters):
         order = ids(campaign)[index:] + ids(campaign)[:index]
-        await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(order[:3]), headers=voter_headers)
+        await client.post(
+            f"{PUBLIC}/{campaign['id']}/vote", json=picks(order[:3]), headers=voter_headers
+        )
     await client.post(f"{ADMIN}/{campaign['id']}/close", headers=headers)
     _, plain = await member(app, factory)
     assert (await client.get(url, headers=plain)).status_code == 403
@@ -858,7 +1177,9 @@ async def test_ballot_export_is_anonymised_and_officer_only(app: Any, client: ht
     assert (await client.get(url, params={"format": "xml"}, headers=headers)).status_code == 422
 
 
-async def test_recount_matches_and_detects_tampering(app: Any, client: httpx.AsyncClient, factory: Factory, tmp_path: Any) -> None:
+async def test_recount_matches_and_detects_tampering(
+    app: Any, client: httpx.AsyncClient, factory: Factory, tmp_path: Any
+) -> None:
     from patt.cli_extra import recount_campaign
 
     headers = await officer(app, factory)
@@ -878,7 +1199,9 @@ async def test_recount_matches_and_detects_tampering(app: Any, client: httpx.Asy
     assert report["matches"] is True and report["ballots"] == 4 and report["differences"] == []
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(
-            text("UPDATE patt.campaign_results SET weighted_score = weighted_score + 5 WHERE campaign_id = :c AND final_rank = 1"),
+            text(
+                "UPDATE patt.campaign_results SET weighted_score = weighted_score + 5 WHERE campaign_id = :c AND final_rank = 1"
+            ),
             {"c": campaign["id"]},
         )
     async with app.state.sessionmaker() as session:
@@ -898,17 +1221,28 @@ async def test_recount_matches_and_detects_tampering(app: Any, client: httpx.Asy
 
 
 # ------------------------------------------------------------------------------ counting methods
-async def test_irv_campaign_stores_rounds_and_recounts(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_irv_campaign_stores_rounds_and_recounts(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     from patt.cli_extra import recount_campaign
 
     headers = await officer(app, factory)
-    campaign = await make_campaign(client, headers, activate=True, counting_method="irv", picks_per_voter=2,
-                                   early_close_if_all_voted=False, entries=3)
+    campaign = await make_campaign(
+        client,
+        headers,
+        activate=True,
+        counting_method="irv",
+        picks_per_voter=2,
+        early_close_if_all_voted=False,
+        entries=3,
+    )
     dragon, phoenix, gryphon = ids(campaign)
     plan = [[dragon, gryphon]] * 4 + [[phoenix, dragon]] * 3 + [[gryphon, phoenix]] * 2
     for ballot in plan:
         _, voter = await member(app, factory)
-        assert (await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(ballot), headers=voter)).status_code == 201
+        assert (
+            await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(ballot), headers=voter)
+        ).status_code == 201
     await client.post(f"{ADMIN}/{campaign['id']}/close", headers=headers)
     rows = (await client.get(f"{PUBLIC}/{campaign['id']}/results")).json()["data"]
     assert [r["entry"]["id"] for r in rows] == [phoenix, dragon, gryphon]
@@ -920,39 +1254,64 @@ async def test_irv_campaign_stores_rounds_and_recounts(app: Any, client: httpx.A
         assert (await recount_campaign(session, campaign["id"]))["matches"] is True
 
 
-async def test_schulze_live_standings(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_schulze_live_standings(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
-    campaign = await make_campaign(client, headers, activate=True, counting_method="schulze",
-                                   early_close_if_all_voted=False)
+    campaign = await make_campaign(
+        client, headers, activate=True, counting_method="schulze", early_close_if_all_voted=False
+    )
     _, voter = await member(app, factory)
-    await client.post(f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[1:4]), headers=voter)
+    await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[1:4]), headers=voter
+    )
     rows = (await client.get(f"{PUBLIC}/{campaign['id']}/results", headers=voter)).json()["data"]
     assert rows[0]["entry"]["id"] == ids(campaign)[1] and rows[0]["weighted_score"] == 3
     assert rows[0]["method_details"]["method"] == "schulze"
 
 
-async def test_weighted_results_for_2000_ballots_compute_quickly(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_weighted_results_for_2000_ballots_compute_quickly(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, entries=0, early_close_if_all_voted=False)
     cid = campaign["id"]
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(
-            text("INSERT INTO patt.campaign_entries (campaign_id, name, sort_order) "
-                 "SELECT :c, 'Entry ' || g, g FROM generate_series(1, 30) g"), {"c": cid})
-        await session.execute(text("UPDATE patt.campaigns SET status = 'live', activated_at = now() WHERE id = :c"), {"c": cid})
-        await session.execute(text(
-            "INSERT INTO common.guild_members (display_name, rank_id) "
-            "SELECT 'Bulk ' || g, (SELECT id FROM common.guild_ranks WHERE level = 2) FROM generate_series(1, 2000) g"))
-        await session.execute(text(
-            "INSERT INTO patt.ballots (campaign_id, member_id) "
-            "SELECT :c, id FROM common.guild_members WHERE display_name LIKE 'Bulk %'"), {"c": cid})
-        await session.execute(text(
-            "INSERT INTO patt.votes (ballot_id, campaign_id, member_id, entry_id, rank) "
-            "SELECT b.id, b.campaign_id, b.member_id, e.id, r.rank "
-            "FROM patt.ballots b CROSS JOIN generate_series(1, 3) AS r(rank) "
-            "JOIN patt.campaign_entries e ON e.campaign_id = b.campaign_id "
-            "AND e.sort_order = 1 + (b.id * 7 + r.rank) % 30 "
-            "WHERE b.campaign_id = :c"), {"c": cid})
+            text(
+                "INSERT INTO patt.campaign_entries (campaign_id, name, sort_order) "
+                "SELECT :c, 'Entry ' || g, g FROM generate_series(1, 30) g"
+            ),
+            {"c": cid},
+        )
+        await session.execute(
+            text("UPDATE patt.campaigns SET status = 'live', activated_at = now() WHERE id = :c"),
+            {"c": cid},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO common.guild_members (display_name, rank_id) "
+                "SELECT 'Bulk ' || g, (SELECT id FROM common.guild_ranks WHERE level = 2) FROM generate_series(1, 2000) g"
+            )
+        )
+        await session.execute(
+            text(
+                "INSERT INTO patt.ballots (campaign_id, member_id) "
+                "SELECT :c, id FROM common.guild_members WHERE display_name LIKE 'Bulk %'"
+            ),
+            {"c": cid},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO patt.votes (ballot_id, campaign_id, member_id, entry_id, rank) "
+                "SELECT b.id, b.campaign_id, b.member_id, e.id, r.rank "
+                "FROM patt.ballots b CROSS JOIN generate_series(1, 3) AS r(rank) "
+                "JOIN patt.campaign_entries e ON e.campaign_id = b.campaign_id "
+                "AND e.sort_order = 1 + (b.id * 7 + r.rank) % 30 "
+                "WHERE b.campaign_id = :c"
+            ),
+            {"c": cid},
+        )
         await session.execute(text("ANALYZE patt.votes"))
     async with app.state.sessionmaker() as session:
         from sv_common.db.models import Campaign

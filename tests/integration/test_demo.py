@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import Factory, count_rows
 
 from patt.config import Settings
 from patt.services import demo
@@ -28,7 +29,6 @@ from sv_common.db.models import (
 )
 from sv_common.errors import Conflict
 from sv_common.identity import classes
-from tests.conftest import Factory, count_rows
 
 TABLES = (
     "common.guild_members",
@@ -94,7 +94,9 @@ async def test_demo_loads_a_whole_guild(
     assert set(campaigns) == {"live", "closed", "draft"}
     live, closed = campaigns["live"], campaigns["closed"]
     images = (
-        await db.execute(select(CampaignEntry.image_url).where(CampaignEntry.campaign_id == live.id))
+        await db.execute(
+            select(CampaignEntry.image_url).where(CampaignEntry.campaign_id == live.id)
+        )
     ).scalars()
     assert all(url and url.startswith("/static/img/demo/") for url in images)
     live_ballots = await scalar(
@@ -103,7 +105,9 @@ async def test_demo_loads_a_whole_guild(
     assert live_ballots > 0
     entries = await scalar(
         db,
-        select(func.count()).select_from(CampaignEntry).where(CampaignEntry.campaign_id == closed.id),
+        select(func.count())
+        .select_from(CampaignEntry)
+        .where(CampaignEntry.campaign_id == closed.id),
     )
     results = (
         (

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import Factory, count_rows
 
 from sv_common.db.models import (
     AuditIssue,
@@ -29,7 +30,6 @@ from sv_common.guild_sync.discord_sync import (
     apply_member_list,
     run_discord_sync,
 )
-from tests.conftest import Factory, count_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GM = DiscordRole("200000000000000001", "GM", 10)
@@ -303,7 +303,9 @@ async def test_member_found_through_the_linked_account_gets_the_snowflake(
     assert link.source == "exact_name_match" and link.member_id == person.id
 
 
-async def test_rejected_pairs_are_not_linked_again(app: Any, db: AsyncSession, factory: Factory) -> None:
+async def test_rejected_pairs_are_not_linked_again(
+    app: Any, db: AsyncSession, factory: Factory
+) -> None:
     await apply(app, [user(3, username="quietguest")])
     person = await factory.member(level=1, registered=False, username="QuietGuest")
     acc = await account(db, user(3).id)

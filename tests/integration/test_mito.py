@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import Factory
 
 from patt.services import mito
-from tests.conftest import Factory
 
 API = "/api/v1/guild/mito"
 SCRIPT = "<script>alert(1)</script> & <img src=x onerror=alert(2)>"

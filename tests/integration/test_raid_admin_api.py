@@ -13,13 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import Factory, make_settings
 
 from patt.config import Settings
 from patt.services.availability import WeekFields, save_availability
 from patt.services.raid_helper import FakeRaidHelper, HttpRaidHelper, NotConfiguredRaidHelper
 from sv_common import clock
 from sv_common.identity import characters, classes, members
-from tests.conftest import Factory, make_settings
 
 API = "/api/v1/guild"
 SERVER_ID = "200000000000000000"

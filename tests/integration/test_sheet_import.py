@@ -185,7 +185,9 @@ async def assert_fixture_state(db: AsyncSession) -> None:
 async def test_json_fixture_import_gives_the_documented_result(
     import_settings: Settings, db: AsyncSession, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = await run_cli(capsys, "import-sheets", "--json", str(FIXTURE), "--summary-json")
+    code, out, err = await run_cli(
+        capsys, "import-sheets", "--json", str(FIXTURE), "--summary-json"
+    )
     assert code == 0, err
     summary = json.loads(out)
     assert summary["dryRun"] is False
@@ -320,8 +322,8 @@ async def test_characters_and_discord_id_files_alone(
     assert "Availability" in summary["missingTabs"]
     assert await count_rows(db, "common.member_availability") == 0
     assert await rows(
-        db, "SELECT discord_username FROM common.guild_members WHERE discord_id IS NOT NULL "
-        "ORDER BY 1"
+        db,
+        "SELECT discord_username FROM common.guild_members WHERE discord_id IS NOT NULL ORDER BY 1",
     ) == [("leafybug",), ("tankyhank",)]
 
 
@@ -468,7 +470,9 @@ async def test_existing_data_is_linked_or_flagged_never_taken(
             ),
             {"owner": owner.id},
         )
-    code, out, err = await run_cli(capsys, "import-sheets", "--json", str(FIXTURE), "--summary-json")
+    code, out, err = await run_cli(
+        capsys, "import-sheets", "--json", str(FIXTURE), "--summary-json"
+    )
     assert code == 0, err
     summary = json.loads(out)
     codes = {(f["code"], f["name"]) for f in summary["flags"]}
@@ -572,17 +576,40 @@ def big_export(members: int = 300) -> dict[str, Any]:
     for index in range(members):
         name = f"raider{index:03d}"
         availability.append(
-            {"discord": name, **{d: index % (k + 2) == 0 for k, d in enumerate(
-                ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-            )}, "autoSignup": index % 2 == 0, "wantsReminders": "FALSE", "notes": f"note {index}",
-             "updated": "2025-01-10T02:15:00.000Z"}
+            {
+                "discord": name,
+                **{
+                    d: index % (k + 2) == 0
+                    for k, d in enumerate(
+                        [
+                            "monday",
+                            "tuesday",
+                            "wednesday",
+                            "thursday",
+                            "friday",
+                            "saturday",
+                            "sunday",
+                        ]
+                    )
+                },
+                "autoSignup": index % 2 == 0,
+                "wantsReminders": "FALSE",
+                "notes": f"note {index}",
+                "updated": "2025-01-10T02:15:00.000Z",
+            }
         )
         for alt in range(3):
             wow_class, spec, role = classes_cycle[(index + alt) % 4]
             char_name = "Char" + letters[index // 26 % 26] + letters[index % 26] + letters[alt]
             characters.append(
-                {"discord": name, "character": char_name, "class": wow_class, "spec": spec,
-                 "role": role, "mainAlt": "Main" if alt == 0 else "Alt"}
+                {
+                    "discord": name,
+                    "character": char_name,
+                    "class": wow_class,
+                    "spec": spec,
+                    "role": role,
+                    "mainAlt": "Main" if alt == 0 else "Alt",
+                }
             )
         ids[name] = str(100000000000000000 + index + 1)
     return {"success": True, "availability": availability, "characters": characters,

@@ -235,3 +235,12 @@ async def test_ready_without_the_configured_server_is_an_error(
         await bot.handle_ready()
     assert bot.state == "error"
     assert "not a member of server" in caplog.text
+
+
+async def test_wait_ready_gives_up_early_on_error_and_succeeds_when_ready(bot: Any) -> None:
+    bot.state = "error"
+    assert await bot.wait_ready(30) is False  # no 30 s wait for a failed login
+    bot.state = "connecting"
+    assert await bot.wait_ready(0.05) is False
+    bot.state = "ready"
+    assert await bot.wait_ready(0.05) is True

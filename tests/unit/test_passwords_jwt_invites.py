@@ -45,7 +45,13 @@ def test_hashes_are_salted_and_verify() -> None:
 
 
 def test_default_cost_is_12() -> None:
-    assert passwords.hash_password("abcdefgh").startswith("$2b$12$")
+    # the suite lowers the cost for speed (tests/conftest.py); production keeps the default
+    previous = passwords._rounds
+    passwords.set_rounds(passwords.BCRYPT_ROUNDS)
+    try:
+        assert passwords.hash_password("abcdefgh").startswith("$2b$12$")
+    finally:
+        passwords.set_rounds(previous)
 
 
 @pytest.mark.parametrize(

@@ -48,11 +48,19 @@ def sheet_error(exc: DomainError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-class SheetStyleRoute(APIRoute):
-    """Routes that answer domain errors (from dependencies too) in the sheet-style envelope.
+class SheetStyleError(Exception):
+    """A domain error on a sheet-style route, re-raised so the request still rolls back."""
 
-    The request's DB session (scope "function") has already rolled back when the error
-    reaches this wrapper, so nothing a failed request did is kept.
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class SheetStyleRoute(APIRoute):
+    """Routes whose domain errors (from dependencies too) answer in the sheet-style envelope.
+
+    The error is re-raised as SheetStyleError rather than answered here, so it still passes
+    through the request's DB session, which rolls back: a failed request writes nothing.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -62,9 +70,14 @@ class SheetStyleRoute(APIRoute):
             try:
                 return await handler(request)
             except DomainError as exc:
-                return sheet_error(exc)
+                raise SheetStyleError(exc) from exc
 
         return sheet_style_handler
+
+
+async def _sheet_style_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SheetStyleError)
+    return sheet_error(exc.error)
 
 
 sheet_router = APIRouter(prefix="/api/v1/guild", tags=["guild-tools"], route_class=SheetStyleRoute)
@@ -185,6 +198,7 @@ async def update_availability(request: Request, member: CurrentMember, db: DB) -
 
 
 def install(app: FastAPI) -> None:
-    """Register the guild-tool API routers."""
+    """Register the guild-tool API routers and the sheet-style error answer."""
+    app.add_exception_handler(SheetStyleError, _sheet_style_error)
     app.include_router(sheet_router)
     app.include_router(router)

@@ -1,7 +1,7 @@
 """Guild-tool pages (60 §1, §4, §5, §8): the roster sign-up form `/roster`, the public roster view
 `/roster-view`, the generated `/patt-config.json`, and the 301s from every old URL form
-(`/roster.html`, `/roster-view.html`, `/raid-admin.html`, `/mitos-corner.html` and the clean
-paths with a trailing slash), keeping the query string.
+(`/roster.html`, `/roster-view.html`, `/raid-admin.html`, `/mitos-corner.html`, `/index.html`
+and the clean paths with a trailing slash), for GET and HEAD, keeping the query string.
 
 The pages are shells: the form posts to `roster-submit` and the view reads `roster-data` from
 vanilla JS in static/legacy. The class/spec table and the client config are embedded as JSON
@@ -167,3 +167,5 @@ def _add_redirect(old_path: str, clean_path: str) -> None:
 for _clean in CLEAN_PATHS:
     _add_redirect(f"{_clean}.html", _clean)
     _add_redirect(f"{_clean}/", _clean)
+# The landing page's old form too (GET and HEAD, query kept); registered before app.py's own.
+_add_redirect("/index.html", "/")

@@ -702,7 +702,7 @@ async def load_into(session: AsyncSession) -> dict[str, Any]:
         "members": len(members),
         "characters": character_count,
         "availability": roster,
-        "discord_accounts": len(PEOPLE) + len(UNLINKED_DISCORD),
+        "discord_accounts": sum(p.has_discord_id for p in PEOPLE) + len(UNLINKED_DISCORD),
         **campaigns,
     }
 

@@ -234,7 +234,7 @@ async def sync_discord(
         await held.release()
     if stats is None:
         return None
-    result: dict[str, Any] = {"sync": stats.as_dict()}
+    result: dict[str, Any] = {"sync": stats.as_dict(), "changed": stats.changed}
     if followups and (stats.changed or not scheduled):
         result["pipeline"] = await run_followups(
             service=service, sessionmaker=sessionmaker, engine=engine, settings=settings
@@ -328,10 +328,25 @@ class DiscordRuntime:
             interval = self.settings.discord_sync_interval_minutes * 60
             await asyncio.sleep(self.first_sync_delay if first else interval)
             try:
-                await self.sync_now(triggered_by="startup" if first else "schedule", scheduled=True)
+                await self._scheduled_sync(triggered_by="startup" if first else "schedule")
             except Exception:
                 log.exception("scheduled Discord sync failed")
             first = False
+
+    async def _scheduled_sync(self, *, triggered_by: str) -> None:
+        """A scheduled sync; its follow-ups go through the scheduler's pipeline when there is one."""
+        external = getattr(self.app.state, "request_pipeline", None)
+        result = await sync_discord(
+            service=self.service,
+            sessionmaker=self.app.state.sessionmaker,
+            engine=self.app.state.engine,
+            settings=self.settings,
+            triggered_by=triggered_by,
+            scheduled=True,
+            followups=external is None,
+        )
+        if external is not None and result is not None and result["changed"]:
+            external("discord sync")
 
     def request_pipeline(self, reason: str) -> None:
         """Ask for matching → integrity → report: the scheduler's pipeline, else a local debounce."""

@@ -620,6 +620,7 @@ async def load_roster(session: AsyncSession) -> tuple[list[Person], int]:
             is_main=main_alt == "main",
         )
         for member_id, name, class_name, spec, role, main_alt in character_rows
+        if member_id is not None
     ]
     return build_people(entries, characters)
 
@@ -1069,6 +1070,8 @@ async def _check_id_conflicts(
     ).all()
     changing_ids = {by_key[key].id for key in changes}
     for holder_id, holder_name, held in holders:
+        if held is None:
+            continue
         wanted_by = by_key[claimed[held]]
         if holder_id == wanted_by.id or holder_id in changing_ids:
             continue  # the holder gives this ID up in the same request
@@ -1107,6 +1110,7 @@ def page_config(settings: Settings, *, helper: RaidHelper, leader_id: str | None
         "eventTypes": {
             key: {**value, "template": DEFAULT_EVENT_TEMPLATE} for key, value in EVENT_TYPES.items()
         },
+        "eventTypeOrder": list(EVENT_TYPES),  # tojson sorts keys; the tiles keep this order
         "eventTimezones": list(EVENT_TIMEZONES),
         "eventDurations": list(GUILD_EVENT_DURATIONS),
     }

@@ -27,9 +27,18 @@ def check_password_rules(password: str) -> None:
         raise Invalid("Password is too long.")
 
 
-def hash_password(plain: str, rounds: int = BCRYPT_ROUNDS) -> str:
-    """bcrypt hash with a fresh salt."""
-    return bcrypt.hashpw(plain.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
+_rounds = BCRYPT_ROUNDS
+
+
+def set_rounds(rounds: int) -> None:
+    """Change the bcrypt cost for new hashes (the test suite lowers it to keep tests fast)."""
+    global _rounds
+    _rounds = rounds
+
+
+def hash_password(plain: str, rounds: int | None = None) -> str:
+    """bcrypt hash with a fresh salt (cost 12 unless changed with `set_rounds`)."""
+    return bcrypt.hashpw(plain.encode("utf-8"), bcrypt.gensalt(rounds or _rounds)).decode("ascii")
 
 
 def verify_password(plain: str, hashed: str) -> bool:
@@ -42,7 +51,7 @@ def verify_password(plain: str, hashed: str) -> bool:
         return False
 
 
-async def hash_password_async(plain: str, rounds: int = BCRYPT_ROUNDS) -> str:
+async def hash_password_async(plain: str, rounds: int | None = None) -> str:
     """`hash_password` in the bcrypt worker pool."""
     return await asyncio.get_running_loop().run_in_executor(_pool, hash_password, plain, rounds)
 

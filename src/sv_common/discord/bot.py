@@ -168,13 +168,17 @@ class DiscordBotService:
         await self.client.close()
 
     async def wait_ready(self, timeout: float = 30) -> bool:  # noqa: ASYNC109 - 70 §2.2 signature
-        """Wait until ready, at most `timeout` seconds."""
-        if self.available:
-            return True
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            return False
+        """Wait until ready, at most `timeout` seconds; returns early once the state is `error`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.available and self.state != "error":
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._ready.wait(), min(remaining, 0.5))
+            except TimeoutError:
+                pass
         return self.available
 
     def guild(self) -> discord.Guild | None:

@@ -13,7 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sv_common import clock
-from sv_common.db.models import Character, DiscordMember, GuildMember, IdentityLink, LinkRejection
+from sv_common.db.models import (
+    AuditIssue,
+    Character,
+    DiscordMember,
+    GuildMember,
+    IdentityLink,
+    LinkRejection,
+)
 from sv_common.errors import Conflict, Invalid, NotFound
 from sv_common.identity import classes, realms
 from sv_common.identity import members as member_service
@@ -163,6 +170,20 @@ async def _link(
                 LinkRejection.character_id == character_id,
                 (LinkRejection.member_id == member_id)
                 | LinkRejection.discord_member_id.in_(account_ids),
+            )
+        )
+        # …and settles the open "not linked" findings about the character (85 §11.7).
+        await session.execute(
+            update(AuditIssue)
+            .where(
+                AuditIssue.character_id == character_id,
+                AuditIssue.resolved_at.is_(None),
+                AuditIssue.issue_type.in_(("orphan_wow", "auto_link_suggestion")),
+            )
+            .values(
+                resolved_at=clock.now(),
+                resolved_by=confirmed_by,
+                resolution_note="linked manually",
             )
         )
     session.add(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from sv_common import clock
 from sv_common.db.models import (
+    AuditIssue,
     DiscordMember,
     GuildMember,
     GuildRank,
@@ -229,6 +230,19 @@ async def link_discord_account(
     await session.execute(
         delete(LinkRejection).where(
             LinkRejection.discord_member_id == account.id, LinkRejection.member_id == member.id
+        )
+    )
+    await session.execute(
+        update(AuditIssue)
+        .where(
+            AuditIssue.discord_member_id == account.id,
+            AuditIssue.resolved_at.is_(None),
+            AuditIssue.issue_type.in_(("orphan_discord", "auto_link_suggestion")),
+        )
+        .values(
+            resolved_at=clock.now(),
+            resolved_by=actor.display_name if actor is not None else "system",
+            resolution_note="linked manually",
         )
     )
     session.add(

@@ -299,8 +299,8 @@
 
   function statusCell(person) {
     var cell = el("td");
-    if (person.autoSignup) cell.appendChild(el("span", "badge badge--success", "✓ Auto"));
-    else cell.appendChild(el("span", "badge badge--warning", "Tentative"));
+    if (person.autoSignup) cell.appendChild(el("span", "ra-pill ra-pill--success", "✓ Auto"));
+    else cell.appendChild(el("span", "ra-pill ra-pill--warning", "Tentative"));
     if (person.wantsReminders) {
       var bell = el("span", "ra-bell", " 🔔");
       bell.title = "wants the 5 pm reminder";
@@ -620,7 +620,9 @@
     var merged = {};
     var defaults = CFG.eventTypes || {};
     var saved = readJSONStorage(TEMPLATES_KEY) || {};
-    Object.keys(defaults).forEach(function (key) {
+    var order = (CFG.eventTypeOrder || []).filter(function (key) { return defaults[key]; });
+    Object.keys(defaults).forEach(function (key) { if (order.indexOf(key) === -1) order.push(key); });
+    order.forEach(function (key) {
       var base = defaults[key];
       var custom = saved[key] && typeof saved[key] === "object" ? saved[key] : {};
       merged[key] = {
@@ -873,7 +875,7 @@
       item.appendChild(el("strong", null, issue.name));
       var chars = charsByName[String(issue.name).toLowerCase()] || [];
       item.appendChild(el("span", "text-muted", chars.length ? " (" + chars.join(", ") + ")" : " (no characters)"));
-      item.appendChild(el("span", issue.status === "Pending ID" ? "badge badge--warning" : "badge badge--danger", issue.status));
+      item.appendChild(el("span", issue.status === "Pending ID" ? "ra-pill ra-pill--warning" : "ra-pill ra-pill--danger", issue.status));
       list.appendChild(item);
     });
     var rows = $("ids-rows");
