@@ -392,3 +392,54 @@ def test_settings_are_kept_per_browser_and_feed_the_commands(
     page.get_by_role("button", name="Reset to Config File Defaults").click()
     page.locator("#flash-area", has_text="config file defaults").wait_for()
     assert page.locator("#set-title").input_value() == "Heroic Raid"
+
+
+def test_add_delete_and_preview_quotes_and_titles(raid_tools: FakeRaidHelper, page: Any) -> None:
+    login(page, "/mitos-corner")
+    banner = page.locator("#mito-banner")
+    quote_input = page.locator("#mito-quote-input")
+
+    page.get_by_role("button", name="➕ Add Quote").click()
+    assert banner.inner_text() == "Type something first!"
+    quote_input.fill("x" * 600)
+    page.get_by_role("button", name="➕ Add Quote").click()
+    page.locator(
+        "#mito-banner", has_text="Quote is too long (600 characters, at most 500)."
+    ).wait_for()
+
+    quote_input.fill("Bubble first, ask questions never.")
+    page.get_by_role("button", name="➕ Add Quote").click()
+    page.locator("#mito-banner", has_text="Quote added!").wait_for()
+    quote_input.fill("Stand in the good stuff.")
+    quote_input.press("Control+Enter")
+    page.locator("#mito-quotes .mito-item").nth(1).wait_for()
+    assert page.locator("#mito-quotes .mito-item__num").all_inner_texts() == ["1.", "2."]
+    assert quote_input.input_value() == ""
+
+    page.get_by_role("tab", name="🏆 Titles").click()
+    page.locator("#mito-title-input").fill("Keeper of the Holy Light Switch")
+    page.locator("#mito-title-input").press("Enter")
+    page.locator("#mito-titles .mito-item").first.wait_for()
+
+    page.get_by_role("tab", name="📜 Quotes").click()
+    second = page.locator("#mito-quotes .mito-item").nth(1)
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    second.get_by_role("button", name="🗑️ Delete").click()
+    assert page.locator("#mito-quotes .mito-item").count() == 2
+    page.once("dialog", lambda dialog: dialog.accept())
+    second.get_by_role("button", name="🗑️ Delete").click()
+    page.locator("#mito-banner", has_text="Quote deleted!").wait_for()
+    assert page.locator("#mito-quotes .mito-item").count() == 1
+
+    page.get_by_role("tab", name="👀 Preview").click()
+    assert page.locator("#mito-preview-quote").inner_text() == (
+        "“Bubble first, ask questions never.”"
+    )
+    assert (
+        page.locator("#mito-preview-by").inner_text() == "— Mito, Keeper of the Holy Light Switch"
+    )
+
+    page.reload()
+    assert page.locator("#mito-quotes .mito-item__text").all_inner_texts() == [
+        "Bubble first, ask questions never."
+    ]

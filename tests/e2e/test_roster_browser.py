@@ -115,7 +115,9 @@ def test_sign_up_then_see_yourself_on_the_roster_view(
     page.click("#submit-btn")
     status = page.locator("#form-status.rf-status--success")
     status.wait_for()
-    assert "Submit the form again to add an alt" in status.inner_text()
+    assert status.inner_text() == (
+        "✓ Saved! Shivvy is on the roster. Submit the form again to add an alt."
+    )
     screenshot(page, "signed-up")
 
     # name, week, preferences and notes kept; character fields cleared
@@ -207,7 +209,7 @@ def test_server_errors_highlight_fields_and_write_nothing(
 
 
 def test_the_three_views_on_the_fixture(
-    live_server: LiveServer, page: Any, new_context: Any
+    live_server: LiveServer, page: Any, screenshot: Any
 ) -> None:
     load_fixture(live_server)
     clock.set_now(datetime(2025, 3, 5, 17, 0, tzinfo=UTC))  # Wednesday noon Eastern
@@ -248,6 +250,7 @@ def test_the_three_views_on_the_fixture(
     assert page.locator("#day-detail").is_hidden()
     page.click(".rv-bar[data-day=friday]")
     assert "Everyone is available on Friday" in page.locator("#day-detail").inner_text()
+    screenshot(page, "availability")
 
     page.goto("/roster-view?view=roster")
     page.locator("#roster-rows tr").first.wait_for()
@@ -259,6 +262,7 @@ def test_the_three_views_on_the_fixture(
     assert first.locator("td").nth(1).get_attribute("class") == "rv-char class-druid"
     assert first.locator(".role-chip--healer").inner_text() == "Healer"
     assert "Druid - Restoration" in first.inner_text() and "⭐ Main" in first.inner_text()
+    screenshot(page, "full-roster")
 
     page.goto("/roster-view?view=composition")
     page.locator("#count-tank").wait_for()
@@ -284,6 +288,7 @@ def test_the_three_views_on_the_fixture(
         page.click("#wowhead-btn")
     assert opened.value.url == WOWHEAD_URL
     assert page.locator("#wowhead-result").inner_text() == "✓ Exported 4 characters"
+    screenshot(page, "composition")
 
 
 def test_empty_and_failing_roster_view(live_server: LiveServer, page: Any) -> None:
@@ -305,10 +310,13 @@ def test_empty_and_failing_roster_view(live_server: LiveServer, page: Any) -> No
     assert page.locator("#roster-rows").inner_text() == "No characters registered yet"
 
 
-def test_phone_screens_do_not_scroll_sideways(live_server: LiveServer, phone_page: Any) -> None:
+def test_phone_screens_do_not_scroll_sideways(
+    live_server: LiveServer, phone_page: Any, screenshot: Any
+) -> None:
     load_fixture(live_server)
     phone_page.goto("/roster")
     assert not has_horizontal_scroll(phone_page)
+    screenshot(phone_page, "phone-form")
     tops = {
         round(box["y"]) for box in (d.bounding_box() for d in phone_page.locator(".rf-day").all())
     }
@@ -317,3 +325,4 @@ def test_phone_screens_do_not_scroll_sideways(live_server: LiveServer, phone_pag
         phone_page.goto(f"/roster-view?view={view}")
         phone_page.locator(f"#view-{view}").wait_for()
         assert not has_horizontal_scroll(phone_page), view
+        screenshot(phone_page, f"phone-{view}")

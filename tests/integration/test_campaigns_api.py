@@ -8,8 +8,8 @@ import asyncio
 import os
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -1067,7 +1067,9 @@ async def test_checker_early_closes_and_parallel_passes_act_once(
     assert await count_rows(db, "patt.campaign_results", "campaign_id = :c", c=expiring["id"]) == 4
 
 
-async def test_checker_hooks_start_and_stop_the_loop(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_checker_hooks_start_and_stop_the_loop(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers)
     clock.reset()

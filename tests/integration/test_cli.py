@@ -9,11 +9,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from tests.conftest import _psycopg_dsn
 
 from patt import cli
 from patt.config import Settings
 from sv_common.db.models import ALL_TABLES
-from tests.conftest import _psycopg_dsn
 
 COMMANDS = [
     [],

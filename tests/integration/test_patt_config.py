@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.conftest import Factory, make_settings
 
 CONFIG = "/patt-config.json"

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-
 from tests.conftest import Factory, MemberHandle, count_rows
 
 SUBMIT = "/api/v1/guild/roster-submit"

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import Factory, count_rows
 
 from sv_common import clock
 from sv_common.guild_sync import sheet_import
-from tests.conftest import Factory, count_rows
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sheet_export.json"
 ROSTER_DATA = "/api/v1/guild/roster-data"

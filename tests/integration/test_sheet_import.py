@@ -14,11 +14,11 @@ import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import _psycopg_dsn, count_rows, make_settings
 
 from patt import cli
 from patt.config import Settings
 from sv_common.guild_sync import sheet_import
-from tests.conftest import _psycopg_dsn, count_rows, make_settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FIXTURE = FIXTURES / "sheet_export.json"

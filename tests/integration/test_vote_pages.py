@@ -67,7 +67,9 @@ async def make_campaign(
         assert actor is not None
         await session.refresh(actor, ["rank"])
         campaign = await campaign_service.create_campaign(session, actor=actor, fields=values)
-        for index, name in enumerate(["Dragon", "Phoenix", "Gryphon", "Wyvern", "Kraken"][:entries]):
+        for index, name in enumerate(
+            ["Dragon", "Phoenix", "Gryphon", "Wyvern", "Kraken"][:entries]
+        ):
             await campaign_service.add_entry(
                 session,
                 campaign_id=campaign.id,
@@ -78,9 +80,14 @@ async def make_campaign(
         campaign_id = campaign.id
     async with app.state.sessionmaker() as session:
         entry_ids = list(
-            (await session.execute(text(
-                "SELECT id FROM patt.campaign_entries WHERE campaign_id = :c ORDER BY sort_order, id"
-            ), {"c": campaign_id})).scalars()
+            (
+                await session.execute(
+                    text(
+                        "SELECT id FROM patt.campaign_entries WHERE campaign_id = :c ORDER BY sort_order, id"
+                    ),
+                    {"c": campaign_id},
+                )
+            ).scalars()
         )
     return campaign_id, entry_ids
 
@@ -97,7 +104,13 @@ def vote_form(entry_ids: list[int], csrf: str | None = CSRF) -> dict[str, str]:
     return form
 
 
-async def cast(app: Any, client: httpx.AsyncClient, handle: MemberHandle, campaign_id: int, entry_ids: list[int]) -> httpx.Response:
+async def cast(
+    app: Any,
+    client: httpx.AsyncClient,
+    handle: MemberHandle,
+    campaign_id: int,
+    entry_ids: list[int],
+) -> httpx.Response:
     login(app, client, handle)
     return await client.post(f"/vote/{campaign_id}", data=vote_form(entry_ids))
 
@@ -113,7 +126,9 @@ async def test_unknown_campaign_is_404_page(app: Any, client: httpx.AsyncClient)
     assert (await client.get("/vote/abc")).status_code == 404
 
 
-async def test_upcoming_state_shows_coming_soon_without_entries(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_upcoming_state_shows_coming_soon_without_entries(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     campaign_id, _ = await make_campaign(app, officer=officer)
     response = await client.get(f"/vote/{campaign_id}")
@@ -127,13 +142,15 @@ async def test_upcoming_state_shows_coming_soon_without_entries(app: Any, client
     assert "Pick the new banner\nfor the hall" in html  # description line breaks kept (pre-line)
 
 
-async def test_can_vote_state_has_the_form(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_can_vote_state_has_the_form(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     voter = await factory.member(level=2)
     campaign_id, entry_ids = await make_campaign(app, officer=officer, status="live")
     login(app, client, voter)
     html = (await client.get(f"/vote/{campaign_id}")).text
-    assert has_id(html, "vote-form") and 'action="/vote/%d"' % campaign_id in html
+    assert has_id(html, "vote-form") and f'action="/vote/{campaign_id}"' in html
     assert 'id="vote-grid" class="vote-grid" data-max-picks="3"' in html
     assert f'data-entry-id="{entry_ids[0]}" data-entry-name="Dragon"' in html
     assert "Click images to rank your top 3 choices. Click again to deselect." in html
@@ -148,13 +165,18 @@ async def test_can_vote_state_has_the_form(app: Any, client: httpx.AsyncClient, 
     assert "Live Standings" not in html
 
 
-async def test_view_only_and_public_states(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_view_only_and_public_states(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     initiate = await factory.member(level=1)
     campaign_id, _ = await make_campaign(app, officer=officer, status="live")
     login(app, client, initiate)
     html = (await client.get(f"/vote/{campaign_id}")).text
-    assert "Your rank is not high enough to vote in this campaign, but you can see the entries." in html
+    assert (
+        "Your rank is not high enough to vote in this campaign, but you can see the entries."
+        in html
+    )
     assert "Dragon" in html and not has_id(html, "vote-form") and "Live Standings" not in html
     login(app, client, None)
     html = (await client.get(f"/vote/{campaign_id}")).text
@@ -163,7 +185,9 @@ async def test_view_only_and_public_states(app: Any, client: httpx.AsyncClient, 
     assert "vote-interaction.js" not in html
 
 
-async def test_gated_campaign_redirects_or_forbids(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_gated_campaign_redirects_or_forbids(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     low = await factory.member(level=1)
     campaign_id, _ = await make_campaign(app, officer=officer, status="live", min_rank_to_view=2)
@@ -176,12 +200,16 @@ async def test_gated_campaign_redirects_or_forbids(app: Any, client: httpx.Async
     assert "You don&#39;t have permission to view this campaign." in response.text
 
 
-async def test_vote_through_the_form_then_standings(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_vote_through_the_form_then_standings(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     officer = await factory.officer()
     voter = await factory.member(level=2, display_name="Moon")
     await factory.member(level=3)  # keeps the campaign open (not everyone voted)
     campaign_id, entry_ids = await make_campaign(app, officer=officer, status="live")
-    response = await cast(app, client, voter, campaign_id, [entry_ids[1], entry_ids[0], entry_ids[2]])
+    response = await cast(
+        app, client, voter, campaign_id, [entry_ids[1], entry_ids[0], entry_ids[2]]
+    )
     assert response.status_code == 302 and response.headers["location"] == f"/vote/{campaign_id}"
     assert await count_rows(db, "patt.ballots", "member_id = :m", m=voter.id) == 1
     page = await client.get(f"/vote/{campaign_id}")
@@ -191,7 +219,11 @@ async def test_vote_through_the_form_then_standings(app: Any, client: httpx.Asyn
     assert "1 of 3 eligible members voted" in html and "33.3%" in html
     assert not has_id(html, "vote-form")
     items = re.findall(r'data-entry-id="(\d+)">\s*<span class="result-item__rank">#(\d+)', html)
-    assert [(int(e), int(r)) for e, r in items][:3] == [(entry_ids[1], 1), (entry_ids[0], 2), (entry_ids[2], 3)]
+    assert [(int(e), int(r)) for e, r in items][:3] == [
+        (entry_ids[1], 1),
+        (entry_ids[0], 2),
+        (entry_ids[2], 3),
+    ]
     assert "1 first • 0 second • 0 third" in html
     again = await cast(app, client, voter, campaign_id, entry_ids[:3])
     assert again.status_code == 302
@@ -227,20 +259,27 @@ async def test_bad_form_votes_flash_an_error_and_write_nothing(
     response = await client.post(f"/vote/{campaign_id}", data=data)
     assert response.status_code == 302
     html = (await client.get(f"/vote/{campaign_id}")).text
-    error = re.search(r'<div id="vote-error"[^>]*>.*?<span class="flash__text">(.*?)</span>', html, re.S)
+    error = re.search(
+        r'<div id="vote-error"[^>]*>.*?<span class="flash__text">(.*?)</span>', html, re.S
+    )
     assert error is not None and message in error.group(1).replace("&#39;", "'")
     assert has_id(html, "vote-form")
     assert await count_rows(db, "patt.ballots") == 0
 
 
-async def test_form_vote_needs_login_csrf_and_a_live_campaign(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_form_vote_needs_login_csrf_and_a_live_campaign(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     officer = await factory.officer()
     voter = await factory.member(level=2)
     draft_id, draft_entries = await make_campaign(app, officer=officer)
     live_id, e = await make_campaign(app, officer=officer, status="live")
     login(app, client, None)
     anonymous = await client.post(f"/vote/{live_id}", data=vote_form(e[:3]))
-    assert anonymous.status_code == 302 and anonymous.headers["location"] == f"/login?next=/vote/{live_id}"
+    assert (
+        anonymous.status_code == 302
+        and anonymous.headers["location"] == f"/login?next=/vote/{live_id}"
+    )
     login(app, client, voter)
     no_csrf = await client.post(f"/vote/{live_id}", data=vote_form(e[:3], csrf=None))
     assert no_csrf.status_code == 403
@@ -254,7 +293,9 @@ async def test_form_vote_needs_login_csrf_and_a_live_campaign(app: Any, client: 
     assert await count_rows(db, "patt.ballots") == 0
 
 
-async def test_closed_state_shows_winners_tie_and_my_picks(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_closed_state_shows_winners_tie_and_my_picks(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     first = await factory.member(level=2)
     second = await factory.member(level=2)
@@ -274,7 +315,9 @@ async def test_closed_state_shows_winners_tie_and_my_picks(app: Any, client: htt
     assert "Final Results" in html and "Your Picks" not in html and not has_id(html, "vote-form")
 
 
-async def test_closed_without_votes_shows_empty_state(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_closed_without_votes_shows_empty_state(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     campaign_id, _ = await make_campaign(app, officer=officer, status="live")
     await close(app, campaign_id)
@@ -282,7 +325,9 @@ async def test_closed_without_votes_shows_empty_state(app: Any, client: httpx.As
     assert "No votes have been cast yet." in html and "Tie for first" not in html
 
 
-async def test_page_reconciles_an_expired_campaign(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_page_reconciles_an_expired_campaign(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     campaign_id, _ = await make_campaign(app, officer=officer, status="live", duration_hours=1)
     clock.set_now(T0 + timedelta(hours=1, seconds=1))
@@ -290,7 +335,9 @@ async def test_page_reconciles_an_expired_campaign(app: Any, client: httpx.Async
     assert "Final Results" in html and "CLOSED" in html
 
 
-async def test_irv_results_explain_the_rounds(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_irv_results_explain_the_rounds(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     campaign_id, e = await make_campaign(
         app, officer=officer, status="live", entries=3, counting_method="irv", picks_per_voter=2
@@ -307,7 +354,9 @@ async def test_irv_results_explain_the_rounds(app: Any, client: httpx.AsyncClien
     assert "Counting: Instant-runoff" in html
 
 
-async def test_nav_shows_the_vote_link(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_nav_shows_the_vote_link(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     voter = await factory.member(level=2)
     campaign_id, _ = await make_campaign(app, officer=officer, status="live")
@@ -336,9 +385,14 @@ def campaign_form(**overrides: str) -> dict[str, str]:
     return {k: v for k, v in form.items() if v is not None}
 
 
-async def test_admin_pages_require_officer(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_admin_pages_require_officer(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     response = await client.get("/admin/campaigns")
-    assert response.status_code == 302 and response.headers["location"] == "/login?next=/admin/campaigns"
+    assert (
+        response.status_code == 302
+        and response.headers["location"] == "/login?next=/admin/campaigns"
+    )
     login(app, client, await factory.member(level=3))
     assert (await client.get("/admin/campaigns")).status_code == 403
     assert (await client.get("/admin/campaigns/new")).status_code == 403
@@ -346,10 +400,15 @@ async def test_admin_pages_require_officer(app: Any, client: httpx.AsyncClient, 
     assert await count_rows(db, "patt.campaigns") == 0
 
 
-async def test_admin_list_orders_and_badges(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
+async def test_admin_list_orders_and_badges(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
     officer = await factory.officer()
     login(app, client, officer)
-    assert "No campaigns yet. Create your first campaign." in (await client.get("/admin/campaigns")).text
+    assert (
+        "No campaigns yet. Create your first campaign."
+        in (await client.get("/admin/campaigns")).text
+    )
     closed_id, _ = await make_campaign(app, officer=officer, status="live", title="Old vote")
     await close(app, closed_id)
     await make_campaign(app, officer=officer, title="Draft vote", description="d" * 80)
@@ -358,19 +417,30 @@ async def test_admin_list_orders_and_badges(app: Any, client: httpx.AsyncClient,
     statuses = re.findall(r'data-status="(\w+)"', html)
     assert statuses == ["live", "draft", "closed"]
     assert "d" * 60 + "…" in html and "d" * 61 not in html
-    assert f'href="/vote/{live_id}">View</a>' in html and f'href="/vote/{closed_id}">Results</a>' in html
+    assert (
+        f'href="/vote/{live_id}">View</a>' in html
+        and f'href="/vote/{closed_id}">Results</a>' in html
+    )
     assert "2030-03-01 18:00" in html and "168h" in html
 
 
-async def test_create_campaign_through_the_form(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_create_campaign_through_the_form(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     officer = await factory.officer()
     login(app, client, officer)
     page = (await client.get("/admin/campaigns/new")).text
     assert 'name="early_close_if_all_voted" value="on" checked' in page
     assert 'value="168"' in page and 'data-hours="336"' in page
-    response = await client.post("/admin/campaigns/new", data=campaign_form(early_close_if_all_voted=None))
+    response = await client.post(
+        "/admin/campaigns/new", data=campaign_form(early_close_if_all_voted=None)
+    )
     assert response.status_code == 302
-    row = (await db.execute(text("SELECT id, title, early_close_if_all_voted, start_at, status FROM patt.campaigns"))).one()
+    row = (
+        await db.execute(
+            text("SELECT id, title, early_close_if_all_voted, start_at, status FROM patt.campaigns")
+        )
+    ).one()
     assert response.headers["location"] == f"/admin/campaigns/{row.id}/edit"
     assert row.title == "Banner Vote" and row.early_close_if_all_voted is False
     assert row.start_at == datetime(2030, 3, 5, 18, 0, tzinfo=UTC) and row.status == "draft"
@@ -393,10 +463,17 @@ async def test_create_campaign_through_the_form(app: Any, client: httpx.AsyncCli
     ],
 )
 async def test_create_form_errors_rerender_with_values(
-    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any, change: dict[str, str], message: str
+    app: Any,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    db: Any,
+    change: dict[str, str],
+    message: str,
 ) -> None:
     login(app, client, await factory.officer())
-    response = await client.post("/admin/campaigns/new", data=campaign_form(description="Keep me", **change))
+    response = await client.post(
+        "/admin/campaigns/new", data=campaign_form(description="Keep me", **change)
+    )
     assert response.status_code == 400
     assert message in response.text
     assert "Keep me" in response.text  # entered values kept
@@ -405,14 +482,18 @@ async def test_create_form_errors_rerender_with_values(
     assert await count_rows(db, "patt.campaigns") == 0
 
 
-async def test_create_form_needs_csrf(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_create_form_needs_csrf(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     login(app, client, await factory.officer())
     response = await client.post("/admin/campaigns/new", data=campaign_form(csrf_token="wrong"))
     assert response.status_code == 403
     assert await count_rows(db, "patt.campaigns") == 0
 
 
-async def test_edit_settings_in_draft_and_locked_after(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_edit_settings_in_draft_and_locked_after(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     officer = await factory.officer()
     campaign_id, _ = await make_campaign(app, officer=officer)
     login(app, client, officer)
@@ -421,29 +502,44 @@ async def test_edit_settings_in_draft_and_locked_after(app: Any, client: httpx.A
         data=campaign_form(title="Renamed", counting_method="irv", early_close_if_all_voted=None),
     )
     assert response.status_code == 302
-    row = (await db.execute(text("SELECT title, counting_method, early_close_if_all_voted FROM patt.campaigns"))).one()
+    row = (
+        await db.execute(
+            text("SELECT title, counting_method, early_close_if_all_voted FROM patt.campaigns")
+        )
+    ).one()
     assert tuple(row) == ("Renamed", "irv", False)
     assert "Campaign updated." in (await client.get(f"/admin/campaigns/{campaign_id}/edit")).text
-    bad = await client.post(f"/admin/campaigns/{campaign_id}/edit", data=campaign_form(start_at="31/02/2030"))
+    bad = await client.post(
+        f"/admin/campaigns/{campaign_id}/edit", data=campaign_form(start_at="31/02/2030")
+    )
     assert bad.status_code == 400 and 'value="31/02/2030"' in bad.text
     assert (await db.execute(text("SELECT title FROM patt.campaigns"))).scalar_one() == "Renamed"
 
-    activate = await client.post(f"/admin/campaigns/{campaign_id}/activate", data={"csrf_token": CSRF})
+    activate = await client.post(
+        f"/admin/campaigns/{campaign_id}/activate", data={"csrf_token": CSRF}
+    )
     assert activate.status_code == 302
     html = (await client.get(f"/admin/campaigns/{campaign_id}/edit")).text
     assert "Campaign is now live!" in html and "Settings locked while live" in html
     assert "Member (Level 2)" not in html and "Member" in html  # rank names in the summary
     assert not has_id(html, "campaign-form") and not has_id(html, "add-entry-form")
     assert "0 / 1 members voted (0.0%)" in html
-    locked = await client.post(f"/admin/campaigns/{campaign_id}/edit", data=campaign_form(title="Nope"))
+    locked = await client.post(
+        f"/admin/campaigns/{campaign_id}/edit", data=campaign_form(title="Nope")
+    )
     assert locked.status_code == 302
-    assert "Campaign can only be edited while in draft status" in (await client.get(f"/admin/campaigns/{campaign_id}/edit")).text
+    assert (
+        "Campaign can only be edited while in draft status"
+        in (await client.get(f"/admin/campaigns/{campaign_id}/edit")).text
+    )
     assert (await db.execute(text("SELECT title FROM patt.campaigns"))).scalar_one() == "Renamed"
     assert (await client.get("/admin/campaigns/999/edit")).status_code == 404
     assert (await client.post("/admin/campaigns/999/edit", data=campaign_form())).status_code == 404
 
 
-async def test_entries_add_edit_move_delete(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_entries_add_edit_move_delete(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     officer = await factory.officer()
     artist = await factory.member(level=2, display_name="Artsy")
     campaign_id, e = await make_campaign(app, officer=officer, entries=2)
@@ -453,33 +549,65 @@ async def test_entries_add_edit_move_delete(app: Any, client: httpx.AsyncClient,
     assert "Add at least 3 entries before activating" in html
     assert re.search(r'id="activate-btn"[^>]*disabled', html)
 
-    added = await client.post(f"{base}/entries", data={
-        "csrf_token": CSRF, "name": "Gryphon", "image_url": "/static/img/g.png",
-        "associated_member_id": str(artist.id), "sort_order": ""})
+    added = await client.post(
+        f"{base}/entries",
+        data={
+            "csrf_token": CSRF,
+            "name": "Gryphon",
+            "image_url": "/static/img/g.png",
+            "associated_member_id": str(artist.id),
+            "sort_order": "",
+        },
+    )
     assert added.status_code == 302
     html = (await client.get(f"{base}/edit")).text
     assert "Entry added." in html and "Entries (3)" in html and "Member: Artsy" in html
-    orders = (await db.execute(text("SELECT name, sort_order FROM patt.campaign_entries ORDER BY sort_order"))).all()
+    orders = (
+        await db.execute(
+            text("SELECT name, sort_order FROM patt.campaign_entries ORDER BY sort_order")
+        )
+    ).all()
     assert [tuple(r) for r in orders] == [("Dragon", 0), ("Phoenix", 1), ("Gryphon", 2)]
 
-    bad = await client.post(f"{base}/entries", data={"csrf_token": CSRF, "name": "Evil", "image_url": "javascript:alert(1)"})
+    bad = await client.post(
+        f"{base}/entries",
+        data={"csrf_token": CSRF, "name": "Evil", "image_url": "javascript:alert(1)"},
+    )
     assert bad.status_code == 400 and "Image URL" in bad.text and 'value="Evil"' in bad.text
     empty = await client.post(f"{base}/entries", data={"csrf_token": CSRF, "name": "  "})
     assert empty.status_code == 400
     assert await count_rows(db, "patt.campaign_entries") == 3
 
-    edited = await client.post(f"{base}/entries/{e[0]}/edit", data={
-        "csrf_token": CSRF, "name": "Red Dragon", "description": "fiery", "image_url": "", "associated_member_id": ""})
+    edited = await client.post(
+        f"{base}/entries/{e[0]}/edit",
+        data={
+            "csrf_token": CSRF,
+            "name": "Red Dragon",
+            "description": "fiery",
+            "image_url": "",
+            "associated_member_id": "",
+        },
+    )
     assert edited.status_code == 302
     assert "Entry updated." in (await client.get(f"{base}/edit")).text
-    bad_edit = await client.post(f"{base}/entries/{e[0]}/edit", data={"csrf_token": CSRF, "name": "x" * 201})
-    assert bad_edit.status_code == 400 and "<details class=\"entry-edit\" open>" in bad_edit.text
+    bad_edit = await client.post(
+        f"{base}/entries/{e[0]}/edit", data={"csrf_token": CSRF, "name": "x" * 201}
+    )
+    assert bad_edit.status_code == 400 and '<details class="entry-edit" open>' in bad_edit.text
 
-    moved = await client.post(f"{base}/entries/{e[0]}/move", data={"csrf_token": CSRF, "direction": "down"})
+    moved = await client.post(
+        f"{base}/entries/{e[0]}/move", data={"csrf_token": CSRF, "direction": "down"}
+    )
     assert moved.status_code == 302
-    orders = (await db.execute(text("SELECT name, sort_order FROM patt.campaign_entries ORDER BY sort_order"))).all()
+    orders = (
+        await db.execute(
+            text("SELECT name, sort_order FROM patt.campaign_entries ORDER BY sort_order")
+        )
+    ).all()
     assert [tuple(r) for r in orders] == [("Phoenix", 0), ("Red Dragon", 1), ("Gryphon", 2)]
-    await client.post(f"{base}/entries/{e[0]}/move", data={"csrf_token": CSRF, "direction": "sideways"})
+    await client.post(
+        f"{base}/entries/{e[0]}/move", data={"csrf_token": CSRF, "direction": "sideways"}
+    )
     assert "direction must be" in (await client.get(f"{base}/edit")).text
 
     deleted = await client.post(f"{base}/entries/{e[1]}/delete", data={"csrf_token": CSRF})
@@ -494,7 +622,9 @@ async def test_entries_add_edit_move_delete(app: Any, client: httpx.AsyncClient,
     assert await count_rows(db, "patt.campaign_entries") == 2
 
 
-async def test_actions_activate_close_archive(app: Any, client: httpx.AsyncClient, factory: Factory, db: Any) -> None:
+async def test_actions_activate_close_archive(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
     officer = await factory.officer()
     campaign_id, _ = await make_campaign(app, officer=officer, entries=2)
     login(app, client, officer)
@@ -503,7 +633,10 @@ async def test_actions_activate_close_archive(app: Any, client: httpx.AsyncClien
     assert "Add at least 3 entries before activating" in (await client.get(f"{base}/edit")).text
     await client.post(f"{base}/entries", data={"csrf_token": CSRF, "name": "Third"})
     html = (await client.get(f"{base}/edit")).text
-    assert 'data-confirm="Open voting now? Members can vote immediately and the clock starts now."' in html
+    assert (
+        'data-confirm="Open voting now? Members can vote immediately and the clock starts now."'
+        in html
+    )
     await client.post(f"{base}/activate", data={"csrf_token": CSRF})
     html = (await client.get(f"{base}/edit")).text
     assert "Campaign is now live!" in html
@@ -511,7 +644,10 @@ async def test_actions_activate_close_archive(app: Any, client: httpx.AsyncClien
     assert (await client.post(f"{base}/close", data={})).status_code == 403
     await client.post(f"{base}/close", data={"csrf_token": CSRF})
     html = (await client.get(f"{base}/edit")).text
-    assert "Campaign closed. Results calculated." in html and "Campaign is closed. Results are final." in html
+    assert (
+        "Campaign closed. Results calculated." in html
+        and "Campaign is closed. Results are final." in html
+    )
     assert await count_rows(db, "patt.campaign_results") == 3
     await client.post(f"{base}/close", data={"csrf_token": CSRF})
     assert "Campaign is closed, cannot close" in (await client.get(f"{base}/edit")).text
@@ -522,7 +658,9 @@ async def test_actions_activate_close_archive(app: Any, client: httpx.AsyncClien
 
 async def test_blocked_draft_banner(app: Any, client: httpx.AsyncClient, factory: Factory) -> None:
     officer = await factory.officer()
-    campaign_id, _ = await make_campaign(app, officer=officer, entries=1, start_at=T0 - timedelta(hours=1))
+    campaign_id, _ = await make_campaign(
+        app, officer=officer, entries=1, start_at=T0 - timedelta(hours=1)
+    )
     login(app, client, officer)
     html = (await client.get(f"/admin/campaigns/{campaign_id}/edit")).text
     assert 'id="blocked-banner"' in html and "1 of the 3 entries it needs" in html

@@ -29,12 +29,17 @@ def order_of(rows: list[counting.RankedRow]) -> list[int]:
 # ----------------------------------------------------------------------------- weighted
 def test_points_are_three_two_one_for_three_picks() -> None:
     scores = compute_scores(
-        [{"entry_id": DRAGON, "rank": 1}, {"entry_id": PHOENIX, "rank": 2},
-         {"entry_id": GRYPHON, "rank": 3}],
+        [
+            {"entry_id": DRAGON, "rank": 1},
+            {"entry_id": PHOENIX, "rank": 2},
+            {"entry_id": GRYPHON, "rank": 3},
+        ],
         3,
     )
     assert {e: s["weighted_score"] for e, s in scores.items()} == {
-        DRAGON: 3, PHOENIX: 2, GRYPHON: 1,
+        DRAGON: 3,
+        PHOENIX: 2,
+        GRYPHON: 1,
     }
     assert scores[DRAGON]["first"] == 1 and scores[PHOENIX]["second"] == 1
     assert scores[GRYPHON]["rank_counts"] == [0, 0, 1]
@@ -120,9 +125,7 @@ def test_irv_majority_in_first_round() -> None:
 
 def test_irv_transfers_change_the_winner_compared_with_plurality() -> None:
     # First choices: Dragon 4, Phoenix 3, Gryphon 2 → Gryphon out, its ballots go to Phoenix
-    ballots = (
-        [[DRAGON, GRYPHON]] * 4 + [[PHOENIX, DRAGON]] * 3 + [[GRYPHON, PHOENIX]] * 2
-    )
+    ballots = [[DRAGON, GRYPHON]] * 4 + [[PHOENIX, DRAGON]] * 3 + [[GRYPHON, PHOENIX]] * 2
     rows = instant_runoff(ballots, [DRAGON, PHOENIX, GRYPHON], 2, seed=7)
     assert order_of(rows) == [PHOENIX, DRAGON, GRYPHON]
     assert [r.final_rank for r in rows] == [1, 2, 3]
@@ -236,7 +239,9 @@ def test_condorcet_winner_is_first_under_schulze_random_profiles(seed: int) -> N
                 total += 1
         return total
 
-    condorcet = [x for x in entries if all(prefers(x, y) > prefers(y, x) for y in entries if y != x)]
+    condorcet = [
+        x for x in entries if all(prefers(x, y) > prefers(y, x) for y in entries if y != x)
+    ]
     if condorcet:
         assert rows[0].entry_id == condorcet[0]
         assert sum(1 for r in rows if r.final_rank == 1) == 1

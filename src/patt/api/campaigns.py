@@ -123,9 +123,7 @@ async def vote(
 ) -> dict[str, Any]:
     """Cast a ballot (40 §3–4); the early-close check runs after the commit."""
     picks = parse_vote_body(await request.body())
-    result = await vote_service.cast_vote(
-        db, campaign_id=campaign_id, member=member, picks=picks
-    )
+    result = await vote_service.cast_vote(db, campaign_id=campaign_id, member=member, picks=picks)
     background.add_task(
         campaign_service.check_early_close, request.app.state.sessionmaker, campaign_id
     )

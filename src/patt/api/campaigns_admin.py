@@ -68,9 +68,7 @@ async def list_campaigns(db: DB, officer: Officer) -> dict[str, Any]:
 @router.post("/campaigns", status_code=201)
 async def create_campaign(body: CampaignCreate, db: DB, officer: Officer) -> dict[str, Any]:
     """New draft campaign."""
-    campaign = await campaign_service.create_campaign(
-        db, actor=officer, fields=body.model_dump()
-    )
+    campaign = await campaign_service.create_campaign(db, actor=officer, fields=body.model_dump())
     return {"ok": True, "data": campaign_service.campaign_dict(campaign)}
 
 
@@ -97,9 +95,7 @@ async def add_entry(
     campaign_id: CampaignId, body: EntryCreate, db: DB, officer: Officer
 ) -> dict[str, Any]:
     """Add an entry to a draft campaign."""
-    entry = await campaign_service.add_entry(
-        db, campaign_id=campaign_id, fields=body.model_dump()
-    )
+    entry = await campaign_service.add_entry(db, campaign_id=campaign_id, fields=body.model_dump())
     return {"ok": True, "data": campaign_service.entry_dict(entry, with_campaign=True)}
 
 

@@ -70,7 +70,7 @@ def _edit_url(campaign_id: int) -> str:
 
 
 def short_time(value: datetime | None) -> str:
-    """"2026-03-01 18:00" (admin tables)."""
+    """ "2026-03-01 18:00" (admin tables)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
@@ -178,7 +178,9 @@ def form_values(campaign: Campaign | None = None) -> dict[str, Any]:
         "counting_method": campaign.counting_method,
         "picks_per_voter": str(campaign.picks_per_voter),
         "min_rank_to_vote": str(campaign.min_rank_to_vote),
-        "min_rank_to_view": "" if campaign.min_rank_to_view is None else str(campaign.min_rank_to_view),
+        "min_rank_to_view": ""
+        if campaign.min_rank_to_view is None
+        else str(campaign.min_rank_to_view),
         "start_at": campaign.start_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"),
         "duration_hours": str(campaign.duration_hours),
         "discord_channel_id": campaign.discord_channel_id or "",
@@ -187,7 +189,9 @@ def form_values(campaign: Campaign | None = None) -> dict[str, Any]:
 
 
 def _submitted_values(form: dict[str, str]) -> dict[str, Any]:
-    values = {key: form.get(key, "") for key in form_values() if key != "early_close_if_all_voted"}
+    values: dict[str, Any] = {
+        key: form.get(key, "") for key in form_values() if key != "early_close_if_all_voted"
+    }
     values["early_close_if_all_voted"] = form.get("early_close_if_all_voted") in ("on", "true", "1")
     return values
 
@@ -288,7 +292,7 @@ async def _entry_rows(db: AsyncSession, campaign: Campaign) -> list[dict[str, An
     return [
         {
             "entry": e,
-            "member_name": names.get(e.associated_member_id),
+            "member_name": names.get(e.associated_member_id) if e.associated_member_id else None,
             "image_short": (e.image_url or "")[:60] + ("…" if len(e.image_url or "") > 60 else ""),
         }
         for e in campaign.entries
@@ -390,9 +394,7 @@ async def edit_campaign_submit(
             await campaign_service.update_campaign(db, campaign_id=campaign_id, changes=fields)
     except (FormError, ValidationError, Invalid) as exc:
         message = (
-            _validation_message(exc)
-            if isinstance(exc, ValidationError)
-            else _sentence(exc.message)
+            _validation_message(exc) if isinstance(exc, ValidationError) else _sentence(exc.message)
         )
         values = {**_submitted_values(form), "type": campaign.type}
         return await _render_edit(
@@ -405,8 +407,10 @@ async def edit_campaign_submit(
 
 # ------------------------------------------------------------------------------- entries
 def _entry_form_values(form: dict[str, str]) -> dict[str, Any]:
-    return {k: form.get(k, "") for k in ("name", "description", "image_url",
-                                          "associated_member_id", "sort_order")}
+    return {
+        k: form.get(k, "")
+        for k in ("name", "description", "image_url", "associated_member_id", "sort_order")
+    }
 
 
 @router.post("/admin/campaigns/{campaign_id}/entries")
@@ -422,9 +426,7 @@ async def add_entry(request: Request, campaign_id: PathId, member: PageMember) -
             await campaign_service.add_entry(db, campaign_id=campaign_id, fields=fields)
     except (FormError, ValidationError, Invalid) as exc:
         message = (
-            _validation_message(exc)
-            if isinstance(exc, ValidationError)
-            else _sentence(exc.message)
+            _validation_message(exc) if isinstance(exc, ValidationError) else _sentence(exc.message)
         )
         return await _render_edit(
             request,
@@ -456,9 +458,7 @@ async def edit_entry(
             )
     except (FormError, ValidationError, Invalid) as exc:
         message = (
-            _validation_message(exc)
-            if isinstance(exc, ValidationError)
-            else _sentence(exc.message)
+            _validation_message(exc) if isinstance(exc, ValidationError) else _sentence(exc.message)
         )
         return await _render_edit(
             request,
@@ -544,4 +544,3 @@ async def close(request: Request, campaign_id: PathId, member: PageMember) -> Re
 async def archive(request: Request, campaign_id: PathId, member: PageMember) -> Response:
     """closed → archived."""
     return await _action(request, campaign_id, member, "archive")
-

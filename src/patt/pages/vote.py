@@ -56,7 +56,7 @@ def ordinal(n: int) -> str:
 
 
 def long_time(value: datetime) -> str:
-    """"March 01, 2026 at 18:00 UTC"."""
+    """ "March 01, 2026 at 18:00 UTC"."""
     return value.strftime("%B %d, %Y at %H:%M UTC")
 
 
@@ -84,7 +84,7 @@ def instructions(campaign: Campaign) -> str:
 
 
 def breakdown(rank_counts: list[int]) -> str:
-    """"A first • B second • C third" (further positions appended)."""
+    """ "A first • B second • C third" (further positions appended)."""
     parts = []
     for position, number in enumerate(rank_counts, start=1):
         word = POSITION_WORDS.get(position, ordinal(position))
@@ -127,19 +127,19 @@ def irv_explanation(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     for record in summary.get("rounds", []):
         index = record["round"] - 1
         tallies = sorted(
-            (
-                (history[e][index], names[e])
-                for e in history
-                if index < len(history[e])
-            ),
+            ((history[e][index], names[e]) for e in history if index < len(history[e])),
             key=lambda pair: (-pair[0], pair[1]),
         )
         tiebreak = record.get("tiebreak")
-        rule = {
-            "round_one_votes": "tie broken by fewer first-round votes",
-            "weighted_score": "tie broken by lower weighted score",
-            "draw": "tie broken by a draw seeded with the campaign id",
-        }.get(tiebreak["rule"], "") if tiebreak else ""
+        rule = (
+            {
+                "round_one_votes": "tie broken by fewer first-round votes",
+                "weighted_score": "tie broken by lower weighted score",
+                "draw": "tie broken by a draw seeded with the campaign id",
+            }.get(tiebreak["rule"], "")
+            if tiebreak
+            else ""
+        )
         rounds.append(
             {
                 "number": record["round"],
@@ -223,7 +223,9 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
         for v in (my_vote["votes"] if my_vote else [])
     ]
     flash = read_flash(request)
-    vote_error = flash["text"] if flash and flash["kind"] == "error" and state == "can_vote" else None
+    vote_error = (
+        flash["text"] if flash and flash["kind"] == "error" and state == "can_vote" else None
+    )
     closed = state == "closed"
     items = result_items(rows, closed=closed)
     context: dict[str, Any] = {
@@ -260,8 +262,16 @@ def _form_picks(form: dict[str, str]) -> list[PickField]:
         if not raw_entry:
             continue
         raw_rank = form.get(f"pick_rank_{index}", "").strip() or str(index + 1)
-        if not (raw_entry.isascii() and raw_entry.isdigit() and raw_rank.isascii()
-                and raw_rank.isdigit()) or int(raw_entry) > INT32_MAX or int(raw_rank) > INT32_MAX:
+        if (
+            not (
+                raw_entry.isascii()
+                and raw_entry.isdigit()
+                and raw_rank.isascii()
+                and raw_rank.isdigit()
+            )
+            or int(raw_entry) > INT32_MAX
+            or int(raw_rank) > INT32_MAX
+        ):
             raise ValueError(PICKS_MESSAGE)
         picks.append(PickField(int(raw_entry), int(raw_rank)))
     return picks

@@ -192,7 +192,7 @@ def _end_at_sql() -> Any:
     return Campaign.start_at + func.make_interval(0, 0, 0, 0, Campaign.duration_hours)
 
 
-def _campaign_query() -> Select[tuple[Campaign]]:
+def _campaign_query() -> Select[Campaign]:
     return select(Campaign).options(selectinload(Campaign.entries))
 
 
@@ -204,8 +204,10 @@ async def get_campaign(
     message: str | None = None,
 ) -> Campaign:
     """One campaign with its entries; NotFound ("Campaign {id} not found" unless `message`)."""
-    query = _campaign_query().where(Campaign.id == campaign_id).execution_options(
-        populate_existing=True
+    query = (
+        _campaign_query()
+        .where(Campaign.id == campaign_id)
+        .execution_options(populate_existing=True)
     )
     if lock:
         query = query.with_for_update(of=Campaign)
@@ -450,7 +452,9 @@ async def _entry_count(session: AsyncSession, campaign_id: int) -> int:
     )
 
 
-async def _set_live(session: AsyncSession, campaign: Campaign, now: datetime, *, manual: bool) -> bool:
+async def _set_live(
+    session: AsyncSession, campaign: Campaign, now: datetime, *, manual: bool
+) -> bool:
     values: dict[str, Any] = {"status": "live", "activated_at": now}
     if manual:
         values["start_at"] = now
@@ -467,7 +471,9 @@ async def _set_live(session: AsyncSession, campaign: Campaign, now: datetime, *,
     return True
 
 
-async def _set_closed(session: AsyncSession, campaign: Campaign, now: datetime, reason: str) -> bool:
+async def _set_closed(
+    session: AsyncSession, campaign: Campaign, now: datetime, reason: str
+) -> bool:
     done = await session.scalar(
         update(Campaign)
         .where(Campaign.id == campaign.id, Campaign.status == "live")
@@ -519,9 +525,7 @@ async def archive(session: AsyncSession, *, campaign_id: int) -> Campaign:
 _blocked_logged: set[tuple[int, str]] = set()
 
 
-async def _apply_due(
-    session: AsyncSession, campaign: Campaign, now: datetime
-) -> str | None:
+async def _apply_due(session: AsyncSession, campaign: Campaign, now: datetime) -> str | None:
     """Auto-activate or expire one campaign already locked by the caller."""
     if campaign.status == "draft" and campaign.start_at <= now:
         entries = await _entry_count(session, campaign.id)
@@ -774,4 +778,3 @@ def install(app: FastAPI) -> None:
     app.state.nav_vote_lookup = lookup
     app.state.startup_hooks.append(start_checker)
     app.state.shutdown_hooks.append(stop_checker)
-

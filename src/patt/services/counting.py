@@ -125,9 +125,7 @@ def rank_results(
         values = scores[entry_id]
         return (-int(values["weighted_score"]), tuple(-c for c in values["rank_counts"]))
 
-    ordered = sorted(
-        scores, key=lambda e: (strength(e), position.get(e, len(position)), e)
-    )
+    ordered = sorted(scores, key=lambda e: (strength(e), position.get(e, len(position)), e))
     ranks = _competition_ranks([strength(e) for e in ordered])
     return [(e, scores[e], r) for e, r in zip(ordered, ranks, strict=True)]
 
@@ -140,7 +138,9 @@ def _ballot_votes(ballots: Iterable[Ballot]) -> list[dict[str, int]]:
     ]
 
 
-def weighted(ballots: Sequence[Ballot], entry_ids: Sequence[int], picks_per_voter: int) -> list[RankedRow]:
+def weighted(
+    ballots: Sequence[Ballot], entry_ids: Sequence[int], picks_per_voter: int
+) -> list[RankedRow]:
     """The weighted method of 40 §6.1–6.2 over whole ballots."""
     known = set(entry_ids)
     votes = [v for v in _ballot_votes(ballots) if v["entry_id"] in known]
@@ -201,8 +201,12 @@ def instant_runoff(
                 counts[e],
                 0,
                 1,
-                {"method": "irv", "votes_by_round": [], "eliminated_in_round": None,
-                 "summary": summary},
+                {
+                    "method": "irv",
+                    "votes_by_round": [],
+                    "eliminated_in_round": None,
+                    "summary": summary,
+                },
             )
             for e in entry_ids
         ]
@@ -356,10 +360,12 @@ def schulze(
             {
                 "method": "schulze",
                 "beats": wins[entry_id],
-                "pairwise": {str(ids[y]): d[index[entry_id]][y] for y in range(size)
-                             if ids[y] != entry_id},
-                "strongest_paths": {str(ids[y]): p[index[entry_id]][y] for y in range(size)
-                                    if ids[y] != entry_id},
+                "pairwise": {
+                    str(ids[y]): d[index[entry_id]][y] for y in range(size) if ids[y] != entry_id
+                },
+                "strongest_paths": {
+                    str(ids[y]): p[index[entry_id]][y] for y in range(size) if ids[y] != entry_id
+                },
             },
         )
         for entry_id, rank in zip(ordered, ranks, strict=True)

@@ -192,9 +192,7 @@ async def has_voted(session: AsyncSession, *, campaign_id: int, member_id: int) 
     """True when the member has a ballot in the campaign."""
     return bool(
         await session.scalar(
-            select(
-                exists().where(Ballot.campaign_id == campaign_id, Ballot.member_id == member_id)
-            )
+            select(exists().where(Ballot.campaign_id == campaign_id, Ballot.member_id == member_id))
         )
     )
 
@@ -402,9 +400,7 @@ async def get_vote_stats(session: AsyncSession, campaign: Campaign) -> dict[str,
     )
     row = (await session.execute(select(total_eligible, total_voted, missing))).one()
     eligible_count, voted, not_voted = int(row[0]), int(row[1]), int(row[2])
-    percent = (
-        round(100 * min(voted, eligible_count) / eligible_count, 1) if eligible_count else 0.0
-    )
+    percent = round(100 * min(voted, eligible_count) / eligible_count, 1) if eligible_count else 0.0
     return {
         "total_eligible": eligible_count,
         "total_voted": voted,

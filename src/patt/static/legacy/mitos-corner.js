@@ -1,6 +1,7 @@
 /* mitos-corner.js — Mito's Corner (spec 60 §7): quotes and titles with add, inline edit, delete
  * and a preview of the landing page's "Quote of the Day". Talks to /api/v1/guild/mito;
- * every text is inserted with textContent.
+ * every text is inserted with textContent. The page arrives with the lists rendered and the
+ * same data embedded (#mito-data), so buttons work at once; without it the lists are fetched.
  */
 (function () {
   "use strict";
@@ -306,7 +307,26 @@
     $("mito-quotes").addEventListener("click", onListClick);
     $("mito-titles").addEventListener("click", onListClick);
     $("mito-shuffle").addEventListener("click", function () { renderPreview(true); });
-    load();
+    // The server rendered the lists and embedded the same data; fetch only when it is missing.
+    var initial = readInitial();
+    if (initial) {
+      data.quote = initial.quotes;
+      data.title = initial.titles;
+      renderPreview();
+    } else {
+      load();
+    }
+  }
+
+  function readInitial() {
+    var node = $("mito-data");
+    if (!node) return null;
+    try {
+      var parsed = JSON.parse(node.textContent || "");
+      return parsed && Array.isArray(parsed.quotes) && Array.isArray(parsed.titles) ? parsed : null;
+    } catch (err) {
+      return null;
+    }
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -288,9 +288,10 @@
     requestJSON("/api/v1/guild/roster-submit", "POST", body).then(function (result) {
       var data = result.data || {};
       if (result.ok && data.success === true) {
+        var shown = body.characterName.charAt(0).toUpperCase() + body.characterName.slice(1).toLowerCase();
         setStatus(
           "success",
-          "✓ Saved! " + body.characterName + " is on the roster. Submit the form again to add an alt."
+          "✓ Saved! " + shown + " is on the roster. Submit the form again to add an alt."
         );
         resetCharacterFields();
         return;
