@@ -1,6 +1,7 @@
 """The `patt` console script: serve, db, seed, create-admin, demo, import-sheets, sync.
 
-Exit codes: 0 success, 1 user error (message on stderr, no traceback), 2 bad usage.
+Exit codes: 0 success, 1 user error (message on stderr, no traceback), 2 bad usage; the sync
+commands add 3 already running, 4 not configured, 5 partial (80 §9.3).
 Every command reads the same settings; with no DATABASE_URL it starts the embedded database.
 """
 
@@ -25,6 +26,14 @@ SETUP_TOKEN_ENV = "PATT_SETUP_TOKEN_HASH"
 
 class UserError(Exception):
     """A problem the operator can fix; printed without a traceback, exit code 1."""
+
+    exit_code = 1
+
+
+class NotConfigured(UserError):
+    """A sync step whose service is not configured or not connected (exit code 4, 80 §9.3)."""
+
+    exit_code = 4
 
 
 def database_url(settings: Settings) -> str:
@@ -311,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(handler(args, get_settings()) or 0)
     except (UserError, ConfigError, DomainError) as exc:
         print(f"error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_code", 1) if isinstance(exc, UserError) else 1
     except KeyboardInterrupt:
         return 1
 

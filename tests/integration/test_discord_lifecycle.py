@@ -312,7 +312,7 @@ def test_file_backed_fake_end_to_end_through_patt_sync(
     assert present == (4,)
 
 
-def test_sync_commands_without_discord_exit_1_with_a_clear_message(
+def test_sync_commands_without_discord_exit_4_with_a_clear_message(
     database_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -328,15 +328,15 @@ def test_sync_commands_without_discord_exit_1_with_a_clear_message(
         patt_audit_channel_id=CHANNEL,
     )
     monkeypatch.setattr(cli, "get_settings", lambda: settings)
-    assert cli.main(["sync", "discord"]) == 1
+    assert cli.main(["sync", "discord"]) == 4
     assert "Discord is not configured" in capsys.readouterr().err
-    assert cli.main(["sync", "report"]) == 1
+    assert cli.main(["sync", "report"]) == 4
     assert "Discord is not configured" in capsys.readouterr().err
     no_channel = settings.model_copy(update={"patt_audit_channel_id": ""})
     monkeypatch.setattr(cli, "get_settings", lambda: no_channel)
     with psycopg.connect(_psycopg_dsn(database_url)) as conn:
         conn.execute("DELETE FROM common.discord_config")
-    assert cli.main(["sync", "report"]) == 1
+    assert cli.main(["sync", "report"]) == 4
     assert "No audit channel" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["sync", "report", "--bogus"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -739,6 +740,10 @@ async def load_demo_async(url: str, settings: Settings, *, only_if_empty: bool) 
             state = await demo_state(session)
             if state == "foreign":
                 if only_if_empty:
+                    print(
+                        "The database holds data that is not the demo guild's: demo not loaded.",
+                        file=sys.stderr,
+                    )
                     return None
                 raise Conflict(
                     "The database holds data that is not the demo guild's; the demo loads "

@@ -385,11 +385,11 @@ def install(app: FastAPI) -> None:
 # ---------------------------------------------------------------------------- the CLI
 async def _cli_service(settings: Settings) -> tuple[Any, asyncio.Task[None] | None]:
     """Build and connect the service for a one-shot command (UserError when it cannot)."""
-    from patt.cli import UserError
+    from patt.cli import NotConfigured
 
     service = build_service(settings)
     if not is_configured(service):
-        raise UserError(NOT_CONFIGURED)
+        raise NotConfigured(NOT_CONFIGURED)
     task = None
     starter = getattr(service, "start", None)
     if starter is not None:
@@ -415,7 +415,7 @@ def _format_counts(data: dict[str, Any], keys: tuple[str, ...]) -> str:
 
 
 async def _cli_sync_discord(url: str, settings: Settings) -> int:
-    from patt.cli import UserError
+    from patt.cli import NotConfigured, UserError
     from sv_common.db.engine import make_engine, make_sessionmaker
 
     engine = make_engine(url, pool_size=3, max_overflow=2)
@@ -435,7 +435,10 @@ async def _cli_sync_discord(url: str, settings: Settings) -> int:
             print(f"error: {exc.message}", flush=True)
             return 3
         except Unavailable as exc:
-            raise UserError(f"{exc.message} (Discord state: {service.state})") from exc
+            # a malformed fake file is an input error (1); anything else means not connected (4)
+            root = exc.__cause__.__cause__ if exc.__cause__ is not None else None
+            error = UserError if isinstance(root, ValueError) else NotConfigured
+            raise error(f"{exc.message} (Discord state: {service.state})") from exc
         assert result is not None
         sync = result["sync"]
         print(
@@ -470,7 +473,7 @@ async def _cli_sync_discord(url: str, settings: Settings) -> int:
 
 
 async def _cli_sync_report(url: str, settings: Settings, *, full: bool) -> int:
-    from patt.cli import UserError
+    from patt.cli import NotConfigured
     from sv_common.db.engine import make_engine, make_sessionmaker
 
     engine = make_engine(url, pool_size=2, max_overflow=0)
@@ -481,10 +484,10 @@ async def _cli_sync_report(url: str, settings: Settings, *, full: bool) -> int:
         async with sessionmaker() as session:
             channel = await audit_channel_id(session, settings)
         if not channel:
-            raise UserError(NO_CHANNEL)
+            raise NotConfigured(NO_CHANNEL)
         service, task = await _cli_service(settings)
         if not service.available:
-            raise UserError(f"{NOT_CONNECTED} (state: {service.state})")
+            raise NotConfigured(f"{NOT_CONNECTED} (state: {service.state})")
         result = await report_new_issues(
             service=service, sessionmaker=sessionmaker, settings=settings, full=full
         )
