@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from sv_common.db.models import GuildMember, GuildRank
+from tests.e2e import conftest as e2e_conftest
 from tests.e2e.conftest import LiveServer, has_horizontal_scroll
 
 
@@ -48,3 +51,13 @@ def test_unknown_page_is_the_404_page_without_sideways_scroll_on_a_phone(
     assert phone_page.get_by_role("heading", name="Page Not Found").is_visible()
     assert not has_horizontal_scroll(phone_page)
     screenshot(phone_page, "404-phone")
+
+
+def test_missing_chromium_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(e2e_conftest, "CHROMIUM", Path("/nonexistent/chromium"))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="install Debian's chromium"):
+        e2e_conftest._chromium_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="required in CI"):
+        e2e_conftest._chromium_or_skip()

@@ -27,7 +27,6 @@ from tests.conftest import (
 
 from patt.services import campaign_service, vote_service
 from sv_common import clock
-from sv_common.auth import passwords
 from sv_common.auth.jwt import create_access_token
 from sv_common.db import migrate
 from sv_common.db.engine import to_sync_url
@@ -110,11 +109,9 @@ def ids(campaign: dict[str, Any]) -> list[int]:
 
 @pytest.fixture(autouse=True)
 def frozen_clock(app: Any) -> Iterator[None]:
-    """Every test starts at T0 (after the app fixture has reset the clock); cheap bcrypt."""
+    """Every test starts at T0 (after the app fixture has reset the clock)."""
     clock.set_now(T0)
-    passwords.set_rounds(4)
     yield
-    passwords.set_rounds(passwords.BCRYPT_ROUNDS)
 
 
 # ------------------------------------------------------------------------------ create

@@ -565,3 +565,26 @@ async def test_posting_to_roster_data_is_405(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/v1/guild/roster-data", json={"x": 1})
     assert response.status_code == 405
     assert response.json() == {"success": False, "error": "Not supported"}
+
+
+async def test_officers_cannot_act_for_members_at_or_above_their_rank(
+    app: Any, client: httpx.AsyncClient, db: AsyncSession, factory: Factory
+) -> None:
+    leader = await factory.leader(username="guildmaster")
+    await add_character(app, member_id=leader.id, name="Shivvy", wow_class="Rogue")
+    officer = await factory.officer(username="mito")
+    before = await counts(db)
+    response = await client.post(
+        SUBMIT, json=form(discordName="guildmaster", characterName="Other"), headers=officer.headers
+    )
+    assert response.status_code == 403
+    assert response.json()["success"] is False
+    response = await client.post(SUBMIT, json=form(), headers=officer.headers)  # GM's character
+    assert response.status_code == 403
+    assert await counts(db) == before
+    # the Guild Leader may take it back for someone else
+    response = await client.post(SUBMIT, json=form(), headers=leader.headers)
+    assert response.status_code == 200
+    assert await characters_of(db, "stabbyrae") == [
+        ("Shivvy", "Rogue", "Outlaw", "melee_dps", "main")
+    ]

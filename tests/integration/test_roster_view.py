@@ -13,6 +13,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Factory, count_rows
 
+from patt.services import availability
 from sv_common import clock
 from sv_common.guild_sync import sheet_import
 
@@ -154,6 +155,25 @@ async def test_roles_fall_back_to_class_and_spec_then_ranged(
     assert roles["Moonpie"] == ("", "Ranged")
 
 
+async def add_roster_members(app: Any, prefix: str, count: int) -> None:
+    """Raid-roster members with one main each, written straight to the tables."""
+    async with app.state.sessionmaker() as session, session.begin():
+        for index in range(count):
+            await session.execute(
+                text(
+                    "WITH m AS (INSERT INTO common.guild_members (discord_username, "
+                    "display_name, rank_id, on_raid_roster) SELECT :u, :u, id, true FROM "
+                    "common.guild_ranks WHERE level = 1 RETURNING id) INSERT INTO "
+                    "common.characters (name, realm_slug, class, main_alt, member_id) "
+                    "SELECT :c, 'senjin', 'Mage', 'main', id FROM m"
+                ),
+                {
+                    "u": f"{prefix}{index}",
+                    "c": f"{prefix.title()}{chr(97 + index % 26)}{chr(97 + index // 26)}",
+                },
+            )
+
+
 async def test_roster_data_uses_a_constant_number_of_queries(
     app: Any, client: httpx.AsyncClient, factory: Factory
 ) -> None:
@@ -167,30 +187,53 @@ async def test_roster_data_uses_a_constant_number_of_queries(
     event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
     try:
         await client.get(ROSTER_DATA, headers=officer.headers)  # warm-up (records last_seen_at)
+        await add_roster_members(app, "few", 1)
         statements.clear()
         await client.get(ROSTER_DATA, headers=officer.headers)
         small = len(statements)
-        async with app.state.sessionmaker() as session, session.begin():
-            for index in range(40):
-                await session.execute(
-                    text(
-                        "WITH m AS (INSERT INTO common.guild_members (discord_username, "
-                        "display_name, rank_id, on_raid_roster) SELECT :u, :u, id, true FROM "
-                        "common.guild_ranks WHERE level = 1 RETURNING id) INSERT INTO "
-                        "common.characters (name, realm_slug, class, main_alt, member_id) "
-                        "SELECT :c, 'senjin', 'Mage', 'main', id FROM m"
-                    ),
-                    {
-                        "u": f"extra{index}",
-                        "c": f"Extra{chr(97 + index % 26)}{chr(97 + index // 26)}",
-                    },
-                )
+        await add_roster_members(app, "many", 40)
+        statements.clear()
+        data = (await client.get(ROSTER_DATA, headers=officer.headers)).json()
+        assert len(data["characters"]) == 5 + 41
+        assert len(statements) == small
+        # token lookup, fingerprint, roster (one statement), members for the officer keys
+        assert small <= 6
         statements.clear()
         await client.get(ROSTER_DATA, headers=officer.headers)
-        assert len(statements) == small
-        assert small <= 6  # token lookup + roster (two queries) + transaction bookkeeping
+        assert len(statements) < small  # nothing changed: served from the cache
     finally:
         event.remove(app.state.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_every_change_shows_up_on_the_next_read(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    await load_fixture(app)
+
+    async def names() -> list[str]:
+        data = (await client.get(ROSTER_DATA)).json()
+        return [c["character"] for c in data["characters"]]
+
+    assert "Moonpie" in await names()
+    await execute(app, "UPDATE common.characters SET removed_at = now() WHERE name = 'Moonpie'")
+    assert "Moonpie" not in await names()
+    await execute(app, "DELETE FROM common.characters WHERE name = 'Shivvy'")
+    assert "Shivvy" not in await names()
+    officer = await factory.officer(username="mito")
+    response = await client.post(
+        AVAILABILITY,
+        json={"discordName": "leafybug", "notes": "new note"},
+        headers=officer.headers,
+    )
+    assert response.status_code == 200
+    data = (await client.get(ROSTER_DATA)).json()
+    assert data["availability"][0]["notes"] == "new note"
+    assert (await client.get(AVAILABILITY)).json()["data"][0]["notes"] == "new note"
+    await execute(app, "DELETE FROM common.member_availability WHERE notes = 'new note'")
+    assert [e["discord"] for e in (await client.get(AVAILABILITY)).json()["data"]] == [
+        "pewpewpat",
+        "tankyhank",
+    ]
 
 
 # ----------------------------------------------------------------------- availability
@@ -382,3 +425,33 @@ async def test_page_embeds_config_and_today_in_the_guild_time_zone(
     assert '"today": "2025-03-05"' in page
     assert '"compositionTargets"' in page and '"dpsMin": 13' in page
     assert "scriptUrl" not in page and "channels" not in page
+
+
+async def test_load_roster_gives_the_same_data_to_python_callers(
+    app: Any, client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    await load_fixture(app)
+    data = (await client.get(ROSTER_DATA)).json()
+    roster = await availability.load_roster(db)
+    assert roster.availability == data["availability"]
+    assert roster.characters == data["characters"]
+    assert roster.discord_ids == {
+        "leafybug": "100000000000000002",
+        "pewpewpat": None,
+        "stabbyrae": None,
+        "tankyhank": "100000000000000001",
+    }
+
+
+async def test_officers_cannot_change_the_week_of_higher_ranks(
+    client: httpx.AsyncClient, db: AsyncSession, factory: Factory
+) -> None:
+    await factory.leader(username="guildmaster")
+    await factory.officer(username="otherofficer")
+    officer = await factory.officer(username="mito")
+    for name in ("guildmaster", "otherofficer"):
+        response = await client.post(
+            AVAILABILITY, json={"discordName": name, "notes": "x"}, headers=officer.headers
+        )
+        assert response.status_code == 403, name
+    assert await count_rows(db, "common.member_availability") == 0

@@ -14,7 +14,6 @@ from tests.conftest import Factory, MemberHandle, count_rows
 
 from patt.services import campaign_service
 from sv_common import clock
-from sv_common.auth import passwords
 from sv_common.auth.jwt import create_access_token
 from sv_common.db.models import GuildMember
 
@@ -25,9 +24,7 @@ CSRF = "page-test-csrf-token"
 @pytest.fixture(autouse=True)
 def frozen_clock(app: Any) -> Iterator[None]:
     clock.set_now(T0)
-    passwords.set_rounds(4)
     yield
-    passwords.set_rounds(passwords.BCRYPT_ROUNDS)
 
 
 def login(app: Any, client: httpx.AsyncClient, handle: MemberHandle | None) -> None:

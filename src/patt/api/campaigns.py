@@ -91,7 +91,9 @@ async def get_campaign(
 @router.get("/{campaign_id}/results")
 async def get_results(campaign_id: CampaignId, db: DB, viewer: OptionalMember) -> dict[str, Any]:
     """Final results after close; live standings only to members who voted."""
-    campaign = await campaign_service.get_campaign(db, campaign_id, message=NOT_FOUND)
+    campaign = await campaign_service.get_campaign(
+        db, campaign_id, message=NOT_FOUND, with_entries=False
+    )
     check_view(campaign, viewer)
     if campaign.status not in ("closed", "archived"):
         if viewer is None or campaign.status == "draft":
@@ -106,7 +108,9 @@ async def get_live_results(
     campaign_id: CampaignId, db: DB, member: CurrentMember
 ) -> dict[str, Any]:
     """Same data as /results, for logged-in members who voted."""
-    campaign = await campaign_service.get_campaign(db, campaign_id, message=NOT_FOUND)
+    campaign = await campaign_service.get_campaign(
+        db, campaign_id, message=NOT_FOUND, with_entries=False
+    )
     check_view(campaign, member)
     if not await vote_service.has_voted(db, campaign_id=campaign.id, member_id=member.id):
         raise Forbidden("Vote to see live standings")
@@ -124,16 +128,17 @@ async def vote(
     """Cast a ballot (40 §3–4); the early-close check runs after the commit."""
     picks = parse_vote_body(await request.body())
     result = await vote_service.cast_vote(db, campaign_id=campaign_id, member=member, picks=picks)
-    background.add_task(
-        campaign_service.check_early_close, request.app.state.sessionmaker, campaign_id
-    )
-    return {"ok": True, "data": result}
+    if result.early_close_enabled:
+        background.add_task(
+            campaign_service.check_early_close, request.app.state.sessionmaker, campaign_id
+        )
+    return {"ok": True, "data": result.data}
 
 
 @router.get("/{campaign_id}/my-vote")
 async def my_vote(campaign_id: CampaignId, db: DB, member: CurrentMember) -> dict[str, Any]:
     """The caller's own ballot."""
-    await campaign_service.get_campaign(db, campaign_id, message=NOT_FOUND)
+    await campaign_service.get_campaign(db, campaign_id, message=NOT_FOUND, with_entries=False)
     ballot = await vote_service.get_my_vote(db, campaign_id=campaign_id, member_id=member.id)
     if ballot is None:
         raise NotFound("You have not voted in this campaign")

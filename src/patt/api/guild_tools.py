@@ -129,19 +129,22 @@ def check_submit_rate(request: Request) -> None:
 
 # ----------------------------------------------------------------------- sheet-style
 @sheet_router.get("/roster-data")
-async def roster_data(request: Request, db: DB) -> JSONResponse:
+async def roster_data(request: Request, db: DB) -> Response:
     """The raid roster: availability, characters; Discord IDs and issues for officers only."""
     viewer = await public_viewer(request, db)
-    officer = is_officer(request, viewer)
-    roster = await availability.load_roster(db)
-    body = {
-        "success": True,
-        "availability": roster.availability,
-        "characters": roster.characters,
-        "discordIds": roster.discord_ids() if officer else {},
-        "validationIssues": roster.validation_issues() if officer else [],
-    }
-    return JSONResponse(body, headers=NO_STORE)
+    cache: availability.RosterCache = request.app.state.roster_cache
+    roster = await cache.roster(db)
+    if is_officer(request, viewer):
+        extras = await cache.officer_extras(db)
+    else:
+        extras = {"discordIds": {}, "validationIssues": []}
+    # The arrays arrive as JSON text from PostgreSQL and are spliced in unparsed.
+    body = (
+        f'{{"success": true, "availability": {roster.availability}, '
+        f'"characters": {roster.characters}, "discordIds": {json.dumps(extras["discordIds"])}, '
+        f'"validationIssues": {json.dumps(extras["validationIssues"])}}}'
+    )
+    return Response(body, media_type="application/json", headers=NO_STORE)
 
 
 @sheet_router.api_route("/roster-data", methods=["POST", "PUT", "PATCH", "DELETE"])
@@ -179,10 +182,11 @@ async def roster_submit(request: Request, db: DB) -> JSONResponse:
 
 # -------------------------------------------------------------------- platform-style
 @router.get("/availability")
-async def list_availability(db: DB) -> JSONResponse:
+async def list_availability(request: Request, db: DB) -> Response:
     """Every raid-roster member's week, in roster order."""
-    roster = await availability.load_roster(db, with_characters=False)
-    return JSONResponse({"ok": True, "data": roster.availability}, headers=NO_STORE)
+    roster = await request.app.state.roster_cache.roster(db)
+    body = f'{{"ok": true, "data": {roster.availability}}}'
+    return Response(body, media_type="application/json", headers=NO_STORE)
 
 
 @router.post("/availability")
@@ -198,7 +202,8 @@ async def update_availability(request: Request, member: CurrentMember, db: DB) -
 
 
 def install(app: FastAPI) -> None:
-    """Register the guild-tool API routers and the sheet-style error answer."""
+    """Register the guild-tool API routers, the sheet-style error answer and the roster cache."""
+    app.state.roster_cache = availability.RosterCache()
     app.add_exception_handler(SheetStyleError, _sheet_style_error)
     app.include_router(sheet_router)
     app.include_router(router)

@@ -301,11 +301,14 @@ async def vote_submit(
         return redirect_with_flash(request, here, "error", str(exc))
     try:
         async with transaction(factory) as db:
-            await vote_service.cast_vote(db, campaign_id=campaign_id, member=member, picks=picks)
+            cast = await vote_service.cast_vote(
+                db, campaign_id=campaign_id, member=member, picks=picks
+            )
     except DomainError as exc:
         message = exc.message
         if message.startswith("Expected "):
             message = f"Please select exactly {campaign.picks_per_voter} picks."
         return redirect_with_flash(request, here, "error", message)
-    await campaign_service.check_early_close(factory, campaign_id)
+    if cast.early_close_enabled:
+        await campaign_service.check_early_close(factory, campaign_id)
     return redirect_with_flash(request, here, "success", "Your vote is in!")

@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from sqlalchemy import Select, case, event, func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, selectinload
 
 from patt.services import counting, vote_service
@@ -202,10 +202,12 @@ async def get_campaign(
     *,
     lock: bool = False,
     message: str | None = None,
+    with_entries: bool = True,
 ) -> Campaign:
-    """One campaign with its entries; NotFound ("Campaign {id} not found" unless `message`)."""
+    """One campaign (entries loaded unless `with_entries` is false — then don't touch them);
+    NotFound ("Campaign {id} not found" unless `message`)."""
     query = (
-        _campaign_query()
+        (_campaign_query() if with_entries else select(Campaign))
         .where(Campaign.id == campaign_id)
         .execution_options(populate_existing=True)
     )
@@ -551,22 +553,31 @@ def _is_due(status: str, start_at: datetime, duration_hours: int, now: datetime)
     return status == "live" and now >= start_at + timedelta(hours=duration_hours)
 
 
+async def _transition_due(factory: SessionFactory, campaign_id: int, now: datetime) -> bool:
+    """The cheap check every request pays: one statement, no transaction (autocommit)."""
+    query = select(Campaign.status, Campaign.start_at, Campaign.duration_hours).where(
+        Campaign.id == campaign_id
+    )
+    bind = factory.kw.get("bind")
+    if isinstance(bind, AsyncEngine):
+        async with bind.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await autocommit.execute(query)).one_or_none()
+    else:
+        async with factory() as session:
+            row = (await session.execute(query)).one_or_none()
+    return row is not None and _is_due(row.status, row.start_at, row.duration_hours, now)
+
+
 async def reconcile(
     factory: SessionFactory, campaign_id: int, *, now: datetime | None = None
 ) -> str | None:
     """Apply due automatic transitions (auto-activate, expire) to one campaign in its own short
     transaction, committed before the caller goes on. Returns "activated", "closed" or None."""
     moment = now or clock.now()
+    if not await _transition_due(factory, campaign_id, moment):
+        return None
     async with factory() as session, session.begin():
-        row = (
-            await session.execute(
-                select(Campaign.status, Campaign.start_at, Campaign.duration_hours).where(
-                    Campaign.id == campaign_id
-                )
-            )
-        ).one_or_none()
-        if row is None or not _is_due(row.status, row.start_at, row.duration_hours, moment):
-            return None
         campaign = (
             await session.execute(
                 select(Campaign)

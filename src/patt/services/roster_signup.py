@@ -8,6 +8,8 @@ Choices where the spec is silent:
   class, the stored spec is kept.
 - A missing `mainAlt` keeps an existing main as main; otherwise it is Main when the member has
   no other main yet.
+- Officers act for registered members and move other members' characters only below their own
+  rank (decision 5); what anyone may do (unregistered names, orphans) needs no officer check.
 - Identity links: anonymous sign-ups (or a member filing for someone else) → `roster_form`,
   medium, unconfirmed; the member's own character → `roster_form`, high, confirmed by them; an
   officer filing for another member → `manual`, high, confirmed by the officer. An officer who
@@ -143,6 +145,23 @@ class SignupResult:
     character_created: bool
 
 
+async def check_rank_guard(session: AsyncSession, actor: GuildMember, target_id: int) -> None:
+    """Decision 5: an officer may not change a member whose rank is at or above their own."""
+    if target_id == actor.id:
+        return
+    levels = dict(
+        (
+            await session.execute(
+                select(GuildMember.id, GuildRank.level)
+                .join(GuildRank, GuildRank.id == GuildMember.rank_id)
+                .where(GuildMember.id.in_([actor.id, target_id]))
+            )
+        ).all()
+    )
+    if levels.get(target_id, 0) >= levels.get(actor.id, 0):
+        raise Forbidden("You cannot change a member whose rank is at or above your own.")
+
+
 async def _lowest_rank_id(session: AsyncSession) -> int:
     rank_id = await session.scalar(select(GuildRank.id).order_by(GuildRank.level).limit(1))
     if rank_id is None:
@@ -158,8 +177,10 @@ async def _find_or_create_member(
     )
     if member is not None:
         own = viewer is not None and viewer.id == member.id
-        if member.user_id is not None and not own and not officer:
-            raise Forbidden(REGISTERED_NAME)
+        if member.user_id is not None and not own:
+            if not officer or viewer is None:
+                raise Forbidden(REGISTERED_NAME)
+            await check_rank_guard(session, viewer, member.id)
         return member, False
     member = GuildMember(
         discord_username=name,
@@ -225,8 +246,10 @@ async def submit(
         )
     )
     previous_owner = character.member_id if character is not None else None
-    if previous_owner is not None and previous_owner != member.id and not officer:
-        raise Conflict(CLAIMED)
+    if previous_owner is not None and previous_owner != member.id:
+        if not officer or viewer is None:
+            raise Conflict(CLAIMED)
+        await check_rank_guard(session, viewer, previous_owner)
     if (
         character is not None
         and character.blizzard_last_sync is not None

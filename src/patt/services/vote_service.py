@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -107,13 +108,22 @@ def end_at(campaign: Campaign) -> datetime:
 
 
 # ---------------------------------------------------------------------------------- casting
+@dataclass
+class CastVote:
+    """A recorded ballot: the API's `data` and whether an early-close check is worth running."""
+
+    data: dict[str, Any]
+    early_close_enabled: bool
+
+
 async def cast_vote(
     session: AsyncSession, *, campaign_id: int, member: GuildMember, picks: list[Any]
-) -> dict[str, Any]:
+) -> CastVote:
     """Record one ballot (rules 3–11 of 40 §3 in order; rules 1–2 are checked by the caller).
 
     `picks` are objects with `entry_id` and `rank`. Raises the rule's domain error and writes
-    nothing on any failure. Run `campaign_service.check_early_close` after the commit.
+    nothing on any failure. Run `campaign_service.check_early_close` after the commit when
+    `early_close_enabled`.
     """
     campaign = (
         await session.execute(
@@ -130,7 +140,17 @@ async def cast_vote(
         raise Conflict(f"Campaign is {status}, voting not allowed")
     if member.rank.level < campaign.min_rank_to_vote:
         raise Forbidden("Your rank does not meet the minimum rank to vote in this campaign")
-    if await has_voted(session, campaign_id=campaign.id, member_id=member.id):
+    voted, entry_list = (
+        await session.execute(
+            select(
+                exists().where(Ballot.campaign_id == campaign.id, Ballot.member_id == member.id),
+                select(func.array_agg(CampaignEntry.id))
+                .where(CampaignEntry.campaign_id == campaign.id)
+                .scalar_subquery(),
+            )
+        )
+    ).one()
+    if voted:
         raise Conflict(ALREADY_VOTED)
 
     n = campaign.picks_per_voter
@@ -144,13 +164,7 @@ async def cast_vote(
         raise Invalid("Duplicate ranks in picks")
     if sorted(ranks) != list(range(1, n + 1)):
         raise Invalid(f"Ranks must be 1 to {n}")
-    own_entries = set(
-        (
-            await session.scalars(
-                select(CampaignEntry.id).where(CampaignEntry.campaign_id == campaign.id)
-            )
-        ).all()
-    )
+    own_entries = set(entry_list or ())
     for entry_id in entry_ids:
         if entry_id not in own_entries:
             raise Invalid(f"Entry {entry_id} does not belong to campaign {campaign.id}")
@@ -181,11 +195,14 @@ async def cast_vote(
         )
     except IntegrityError as exc:  # anything that slips past the checks above
         raise Conflict(ALREADY_VOTED) from exc
-    return {
-        "campaign_id": campaign.id,
-        "member_id": member.id,
-        "votes": [{"entry_id": entry_id, "rank": rank} for rank, entry_id in ordered],
-    }
+    return CastVote(
+        data={
+            "campaign_id": campaign.id,
+            "member_id": member.id,
+            "votes": [{"entry_id": entry_id, "rank": rank} for rank, entry_id in ordered],
+        },
+        early_close_enabled=campaign.early_close_if_all_voted,
+    )
 
 
 async def has_voted(session: AsyncSession, *, campaign_id: int, member_id: int) -> bool:
