@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -191,9 +191,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     from patt import features
 
     features.install(app)
-
-    @app.get("/index.html", include_in_schema=False)
-    async def index_html(request: Request) -> Response:
-        return RedirectResponse("/", status_code=301)
 
     return app

@@ -170,11 +170,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         overrides["app_port"] = args.port
     if args.demo:
         overrides["demo_mode"] = True
-    if overrides.keys() & {"app_host", "app_port"} and "public_base_url" not in settings.model_fields_set:
+    if (
+        overrides.keys() & {"app_host", "app_port"}
+        and "public_base_url" not in settings.model_fields_set
+    ):
         # links should point at where this server actually listens when PUBLIC_BASE_URL is not set
         host = overrides.get("app_host", settings.app_host)
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
-        overrides["public_base_url"] = f"http://{shown}:{overrides.get('app_port', settings.app_port)}"
+        overrides["public_base_url"] = (
+            f"http://{shown}:{overrides.get('app_port', settings.app_port)}"
+        )
     settings = settings.model_copy(update=overrides)
     check_production(settings)
     url = database_url(settings)

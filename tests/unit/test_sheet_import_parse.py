@@ -416,3 +416,17 @@ def test_text_summary_format() -> None:
     assert "Mito:         1 quote added, 0 titles added, 0 skipped (duplicate/empty)" in lines
     assert "  [missing_discord_id] discordIds: a has no Discord ID yet" in lines
     assert json.loads(json.dumps(summary.as_json()))["dryRun"] is True
+
+
+def test_texts_the_tables_cannot_hold_are_skipped() -> None:
+    export = SheetExport(
+        source="t",
+        characters=[character(realm="x" * 120), character(character="Other", realm="'''")],
+        mito_quotes=["q" * 501, "ok", 7],
+        mito_titles=["t" * 201, "  "],
+    )
+    plan = plan_import(export)
+    assert [c.realm_name for c in plan.characters] == [None, None]
+    assert plan.quotes == ["ok", "7"]
+    assert plan.titles == []
+    assert plan.mito_skipped == 3

@@ -18,6 +18,8 @@ Choices where the spec is silent:
 - `invalid_discord_format` is raised once per person (first row naming them); names longer than
   the column (100 characters) are skipped with that flag.
 - The import counts a Discord-ID conflict as "rejected", like an invalid ID.
+- Mito quotes over 500 and titles over 200 characters (the tables' limits) are skipped and
+  counted with the duplicates; an unusable `Realm` cell falls back to the usual realm choice.
 - Existing characters and members are only written when a value really changes, so a second
   run leaves every row (and its `updated_at`) as it was.
 """
@@ -60,6 +62,8 @@ MAX_SAFE_JSON_INTEGER = 2**53 - 1
 MAX_URL_BYTES = 10 * 1024 * 1024
 USERNAME_COLUMN_MAX = 100
 DISCORD_MEMBER_USERNAME_MAX = 50
+MITO_QUOTE_MAX = 500  # the tables' CHECK limits (60 §3)
+MITO_TITLE_MAX = 200
 LOCK_NAMESPACE = 1346458708  # "PATT" (80 §9.4)
 SHEET_IMPORT_LOCK = 6
 TABS = ("Availability", "Characters", "DiscordIDs", "MitoQuotes", "MitoTitles")
@@ -671,6 +675,8 @@ def _plan_character_row(
             )
         )
     realm = cell_text(raw.get("realm")) or None
+    if realm is not None and (len(realm) > 100 or not 0 < len(realms.realm_slug(realm)) <= 50):
+        realm = None  # not a usable realm name: fall back to the usual realm choice
     return PlannedCharacter(
         row=row,
         member_key=member.key,
@@ -773,12 +779,12 @@ def _plan_discord_ids(
     return [cell_text(name) for name in export.discord_ids if name not in used]
 
 
-def _clean_texts(values: Iterable[Any], seen: set[str]) -> tuple[list[str], int]:
+def _clean_texts(values: Iterable[Any], seen: set[str], limit: int) -> tuple[list[str], int]:
     kept: list[str] = []
     skipped = 0
     for value in values:
         text_value = cell_text(value)
-        if not text_value or text_value in seen:
+        if not text_value or text_value in seen or len(text_value) > limit:
             skipped += 1
             continue
         seen.add(text_value)
@@ -800,8 +806,8 @@ def plan_import(export: SheetExport, *, sheet_tz: tzinfo = UTC) -> ImportPlan:
     characters = _merge_characters(character_rows, flags)
     conflicts = sum(1 for flag in flags if flag.code == "character_conflict")
     unmatched = _plan_discord_ids(export, members, flags)
-    quotes, quotes_skipped = _clean_texts(export.mito_quotes, set())
-    titles, titles_skipped = _clean_texts(export.mito_titles, set())
+    quotes, quotes_skipped = _clean_texts(export.mito_quotes, set(), MITO_QUOTE_MAX)
+    titles, titles_skipped = _clean_texts(export.mito_titles, set(), MITO_TITLE_MAX)
     return ImportPlan(
         source=export.source,
         members=members,
