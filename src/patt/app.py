@@ -192,4 +192,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 
     features.install(app)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return RedirectResponse("/static/img/favicon.svg", status_code=301)
+
     return app
