@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sv_common import clock
@@ -208,6 +208,8 @@ async def seed_members(
                     }
                 )
         await session.execute(insert(MemberAvailability), rows)
+    # planner statistics, as autovacuum would have gathered on a guild that has been running
+    await session.execute(text("ANALYZE common.guild_members, common.characters, common.member_availability"))
     levels_of = [levels[n % len(levels)] for n in range(count)]
     return [
         SeededMember(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import event, update
+from sqlalchemy import event, text, update
 from tests.conftest import Factory
 
 from sv_common import clock
@@ -126,7 +126,38 @@ async def test_roster_is_one_query_whatever_the_size(
     assert len(first.json()["data"]["members"]) == 3
     assert len(second.json()["data"]["members"]) == 28
     assert all(m["main_character"] for m in second.json()["data"]["members"])
-    assert small.count == big.count == 1
+    # the table fingerprint, then the document built in one statement
+    assert small.count == big.count == 2
+    with StatementCounter(app) as unchanged:
+        third = await client.get("/api/v1/guild/roster")
+    assert third.json() == second.json()
+    assert unchanged.count == 1  # nothing changed: the cached document, after the fingerprint
+
+
+async def test_roster_cache_sees_every_kind_of_change(
+    client: httpx.AsyncClient, factory: Factory, app: Any
+) -> None:
+    member = await factory.member(registered=False, display_name="Before")
+    await add_character(app, member.id, "Cachey")
+    assert [
+        m["display_name"]
+        for m in (await client.get("/api/v1/guild/roster")).json()["data"]["members"]
+    ] == ["Before"]
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE common.guild_ranks SET name = 'Raider' WHERE level = 2"))
+    members = (await client.get("/api/v1/guild/roster")).json()["data"]["members"]
+    assert members[0]["rank"] == "Raider"
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE common.characters SET main_alt = 'alt'"))
+    members = (await client.get("/api/v1/guild/roster")).json()["data"]["members"]
+    assert members[0]["main_character"] is None
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(text("DELETE FROM common.characters"))
+        await session.execute(text("DELETE FROM common.guild_members"))
+    assert (await client.get("/api/v1/guild/roster")).json() == {
+        "ok": True,
+        "data": {"members": []},
+    }
 
 
 async def test_roster_is_public_and_read_only(client: httpx.AsyncClient) -> None:

@@ -1,7 +1,9 @@
 """Public guild data under /api/v1/guild (30 §5): the rank list and the roster with mains.
 
-The roster is one SQL query whatever the guild's size: members joined to their rank and, through
-a LATERAL subquery, to their main character. Should a member have several non-removed mains
+The roster is one SQL query whatever the guild's size: members joined to their rank and to their
+main character (one DISTINCT ON pass over the characters, so the plan stays linear even before
+the table has statistics), aggregated into the response JSON by PostgreSQL. The document is cached per process and
+rebuilt whenever the members, characters or ranks tables change (patt.services.table_cache). Should a member have several non-removed mains
 (imported data can), the one with the lowest id is shown.
 """
 
@@ -9,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
-from sqlalchemy import func, select, true
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
 from patt.deps import DB
-from sv_common.db.models import Character, GuildMember, GuildRank
+from patt.services.table_cache import FingerprintCache
 from sv_common.identity import ranks as rank_service
 
 router = APIRouter(prefix="/api/v1/guild", tags=["guild"])
@@ -30,57 +31,42 @@ async def public_ranks(db: DB) -> JSONResponse:
     return JSONResponse({"ok": True, "data": data})
 
 
-def roster_query() -> Any:
-    """Every member with rank name and main character (one statement)."""
-    main = (
-        select(
-            Character.name,
-            func.coalesce(Character.realm_name, Character.realm_slug).label("realm"),
-            Character.character_class.label("class_name"),
-            Character.spec,
-            Character.role,
-            Character.armory_url,
-        )
-        .where(
-            Character.member_id == GuildMember.id,
-            Character.main_alt == "main",
-            Character.removed_at.is_(None),
-        )
-        .order_by(Character.id)
-        .limit(1)
-        .lateral("main")
-    )
-    return (
-        select(
-            GuildMember.display_name,
-            GuildRank.name.label("rank"),
-            main.c.name,
-            main.c.realm,
-            main.c.class_name,
-            main.c.spec,
-            main.c.role,
-            main.c.armory_url,
-        )
-        .join(GuildRank, GuildRank.id == GuildMember.rank_id)
-        .outerjoin(main, true())
-        .order_by(func.lower(GuildMember.display_name), GuildMember.id)
-    )
+# The whole response document is built by PostgreSQL in one statement: no per-member queries and
+# no Python-side row handling, so the endpoint costs about as much as the health check.
+ROSTER_SQL = """
+SELECT json_build_object('ok', true, 'data', json_build_object('members', coalesce(json_agg(
+         json_build_object(
+           'display_name', m.display_name,
+           'rank', r.name,
+           'main_character', CASE WHEN c.name IS NULL THEN NULL ELSE json_build_object(
+             'name', c.name, 'realm', c.realm, 'class', c.class, 'spec', c.spec,
+             'role', c.role, 'armory_url', c.armory_url) END)
+         ORDER BY lower(m.display_name), m.id), '[]'::json)))::text
+FROM common.guild_members m
+JOIN common.guild_ranks r ON r.id = m.rank_id
+LEFT JOIN (
+  SELECT DISTINCT ON (ch.member_id) ch.member_id, ch.name,
+         coalesce(ch.realm_name, ch.realm_slug) AS realm, ch.class, ch.spec, ch.role, ch.armory_url
+  FROM common.characters ch
+  WHERE ch.member_id IS NOT NULL AND ch.main_alt = 'main' AND ch.removed_at IS NULL
+  ORDER BY ch.member_id, ch.id
+) c ON c.member_id = m.id
+"""
+
+
+ROSTER_TABLES = ["common.guild_members", "common.characters", "common.guild_ranks"]
+
+
+async def _build_roster(connection: Any) -> str:
+    return str((await connection.exec_driver_sql(ROSTER_SQL)).scalar_one())
 
 
 @router.get("/roster")
-async def public_roster(db: DB) -> JSONResponse:
+async def public_roster(request: Request) -> Response:
     """All members by display name with their main character (or null)."""
-    members = []
-    for row in (await db.execute(roster_query())).all():
-        main = None
-        if row.name is not None:
-            main = {
-                "name": row.name,
-                "realm": row.realm,
-                "class": row.class_name,
-                "spec": row.spec,
-                "role": row.role,
-                "armory_url": row.armory_url,
-            }
-        members.append({"display_name": row.display_name, "rank": row.rank, "main_character": main})
-    return JSONResponse({"ok": True, "data": {"members": members}})
+    cache = getattr(request.app.state, "public_roster_cache", None)
+    if cache is None:
+        cache = request.app.state.public_roster_cache = FingerprintCache(ROSTER_TABLES)
+    async with request.app.state.engine.connect() as connection:
+        document = await cache.get(connection, _build_roster)
+    return Response(content=document, media_type="application/json")

@@ -1,6 +1,7 @@
 """Landing page `/` (50 §4.1): hero, Active Votes, Recent Results, Mito's quote, About the Guild.
 
-Due automatic transitions are applied first (campaign_service.reconcile_due), as every campaign
+Everything listed comes from one SQL statement per view; when it reports a due automatic
+transition, campaign_service.reconcile_due runs first and the data is read again, as every campaign
 list does. Choices where the spec is silent: a live campaign past its end that could not be closed
 yet is left out of Active Votes; cards are ordered by the soonest end; an
 anonymous visitor with no visible live campaign sees no Active Votes section (the empty state is
@@ -9,20 +10,20 @@ for logged-in members, as specified); Recent Results is hidden when there are no
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import ColumnElement, func, literal_column, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from patt.deps import DB, PageMember
+from patt.deps import PageMember
 from patt.pages.render import render
 from patt.services import campaign_service
 from sv_common import clock
-from sv_common.db.models import Campaign, CampaignEntry, MitoQuote, MitoTitle
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -48,90 +49,85 @@ def short_description(text: str | None, limit: int = DESCRIPTION_LIMIT) -> str:
     return value if len(value) <= limit else value[:limit].rstrip() + "…"
 
 
-def _visible_to(level: int) -> ColumnElement[bool]:
-    return or_(Campaign.min_rank_to_view.is_(None), Campaign.min_rank_to_view <= level)
+# Everything the landing page lists, in one statement (one round trip per page view):
+# `due` counts campaigns whose automatic transition is due, so reconciliation runs only then.
+LANDING_SQL = text("""
+WITH visible AS (
+  SELECT c.id, c.title, c.description, c.status, c.closed_at,
+         c.start_at + c.duration_hours * interval '1 hour' AS end_at
+  FROM patt.campaigns c
+  WHERE c.status IN ('live', 'closed')
+    AND (c.min_rank_to_view IS NULL OR c.min_rank_to_view <= :level)
+)
+SELECT
+  (SELECT count(*) FROM patt.campaigns d
+    WHERE (d.status = 'draft' AND d.start_at <= :now
+           AND d.start_at + d.duration_hours * interval '1 hour' > :now)
+       OR (d.status = 'live' AND d.start_at + d.duration_hours * interval '1 hour' <= :now)) AS due,
+  (SELECT coalesce(json_agg(json_build_object(
+            'id', v.id, 'title', v.title, 'description', v.description,
+            'entry_count', (SELECT count(*) FROM patt.campaign_entries e WHERE e.campaign_id = v.id),
+            'end_ts', floor(extract(epoch FROM v.end_at))::bigint)
+          ORDER BY v.end_at, v.id), '[]'::json)::text
+     FROM visible v WHERE v.status = 'live' AND v.end_at > :now) AS active,
+  (SELECT coalesce(json_agg(json_build_object(
+            'id', r.id, 'title', r.title, 'description', r.description,
+            'closed_at', r.closed_at)), '[]'::json)::text
+     FROM (SELECT * FROM visible WHERE status = 'closed'
+           ORDER BY closed_at DESC NULLS LAST, id DESC LIMIT :recent) r) AS recent,
+  (SELECT quote FROM patt.mito_quotes ORDER BY random() LIMIT 1) AS quote,
+  (SELECT title FROM patt.mito_titles ORDER BY random() LIMIT 1) AS title
+""")
 
 
-def _end_at() -> Any:
-    return Campaign.start_at + Campaign.duration_hours * literal_column("interval '1 hour'")
-
-
-def _end_ts(start_at: datetime, duration_hours: int) -> int:
-    return int((start_at + timedelta(hours=duration_hours)).timestamp())
-
-
-async def active_campaigns(db: AsyncSession, level: int) -> list[CampaignCard]:
-    """Live campaigns this viewer can view, with entry counts, soonest end first (one query)."""
-    entry_count = (
-        select(func.count(CampaignEntry.id))
-        .where(CampaignEntry.campaign_id == Campaign.id)
-        .correlate(Campaign)
-        .scalar_subquery()
-    )
-    rows = await db.execute(
-        select(
-            Campaign.id,
-            Campaign.title,
-            Campaign.description,
-            Campaign.start_at,
-            Campaign.duration_hours,
-            entry_count.label("entry_count"),
+async def landing_data(connection: AsyncConnection, level: int) -> dict[str, Any]:
+    """Active votes, recent results and the quote of the day for a viewer at `level`."""
+    row = (
+        await connection.execute(
+            LANDING_SQL, {"level": level, "now": clock.now(), "recent": RECENT_RESULTS}
         )
-        .where(Campaign.status == "live", _visible_to(level), _end_at() > clock.now())
-        .order_by(_end_at(), Campaign.id)
-    )
-    return [
+    ).one()
+    active = [
         CampaignCard(
-            id=row.id,
-            title=row.title,
-            description=short_description(row.description),
-            entry_count=int(row.entry_count or 0),
-            end_ts=_end_ts(row.start_at, row.duration_hours),
+            id=item["id"],
+            title=item["title"],
+            description=short_description(item["description"]),
+            entry_count=int(item["entry_count"]),
+            end_ts=int(item["end_ts"]),
         )
-        for row in rows
+        for item in json.loads(row.active)
     ]
-
-
-async def recent_results(db: AsyncSession, level: int) -> list[dict[str, Any]]:
-    """Up to three most recently closed (not archived) campaigns this viewer can view."""
-    rows = await db.execute(
-        select(Campaign.id, Campaign.title, Campaign.description, Campaign.closed_at)
-        .where(Campaign.status == "closed", _visible_to(level))
-        .order_by(Campaign.closed_at.desc().nulls_last(), Campaign.id.desc())
-        .limit(RECENT_RESULTS)
-    )
-    return [
+    results = [
         {
-            "id": row.id,
-            "title": row.title,
-            "description": short_description(row.description),
-            "closed_at": row.closed_at,
+            "id": item["id"],
+            "title": item["title"],
+            "description": short_description(item["description"]),
+            "closed_at": datetime.fromisoformat(item["closed_at"]) if item["closed_at"] else None,
         }
-        for row in rows
+        for item in json.loads(row.recent)
     ]
-
-
-async def quote_of_the_day(db: AsyncSession) -> dict[str, str] | None:
-    """A random Mito quote signed with a random title (fallback title); None without quotes."""
-    quote = await db.scalar(select(MitoQuote.quote).order_by(func.random()).limit(1))
-    if not quote:
-        return None
-    title = await db.scalar(select(MitoTitle.title).order_by(func.random()).limit(1))
-    return {"text": quote, "title": title or FALLBACK_TITLE}
+    quote = {"text": row.quote, "title": row.title or FALLBACK_TITLE} if row.quote else None
+    return {"due": int(row.due), "active": active, "results": results, "quote": quote}
 
 
 @router.get("/")
-async def landing(request: Request, db: DB, member: PageMember) -> Response:
+async def landing(request: Request, member: PageMember) -> Response:
     """The public front page; what it lists depends on the viewer's current rank level."""
-    # due automatic transitions first (40 §2): an expired vote shows as a result, not as live
-    await campaign_service.reconcile_due(request.app.state.sessionmaker)
     level = member.rank.level if member is not None else 0
+    engine = request.app.state.engine
+    async with engine.connect() as connection:
+        data = await landing_data(connection, level)
+    if data["due"]:
+        # due automatic transitions first (40 §2): an expired vote shows as a result, not as live
+        await campaign_service.reconcile_due(request.app.state.sessionmaker)
+        async with engine.connect() as connection:
+            data = await landing_data(connection, level)
     context = {
         "active_nav": "home",
         "landing_image_url": request.app.state.settings.landing_image_url,
         "tagline": "A World of Warcraft guild — Real life first, zero toxicity",
-        "active": await active_campaigns(db, level),
-        "results": await recent_results(db, level),
-        "quote": await quote_of_the_day(db),
+        "active": data["active"],
+        "results": data["results"],
+        "quote": data["quote"],
     }
     return await render(request, "public/landing.html", context, member=member)

@@ -30,6 +30,7 @@ from sqlalchemy import false, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patt.services.table_cache import fingerprint_sql
 from sv_common import clock
 from sv_common.db.models import GuildMember, GuildRank, MemberAvailability
 from sv_common.errors import Forbidden, Invalid, NotFound
@@ -262,15 +263,10 @@ async def roster_json(
     return RosterJSON(row.availability, row.characters)
 
 
-# Changes to any of the three tables change this value: every inserted or updated row has a new
-# transaction id (xmin) and a deleted row drops out of the count and the sum.
-ROSTER_FINGERPRINT_SQL = """
-SELECT concat_ws('/',
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM common.guild_members),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM common.characters),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-     FROM common.member_availability))
-"""
+# Changes to any of the three tables change this value (see patt.services.table_cache).
+ROSTER_FINGERPRINT_SQL = fingerprint_sql(
+    ["common.guild_members", "common.characters", "common.member_availability"]
+)
 
 
 class RosterCache:
