@@ -209,7 +209,9 @@ async def seed_members(
                 )
         await session.execute(insert(MemberAvailability), rows)
     # planner statistics, as autovacuum would have gathered on a guild that has been running
-    await session.execute(text("ANALYZE common.guild_members, common.characters, common.member_availability"))
+    await session.execute(
+        text("ANALYZE common.guild_members, common.characters, common.member_availability")
+    )
     levels_of = [levels[n % len(levels)] for n in range(count)]
     return [
         SeededMember(

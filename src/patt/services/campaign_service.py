@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -553,8 +554,27 @@ def _is_due(status: str, start_at: datetime, duration_hours: int, now: datetime)
     return status == "live" and now >= start_at + timedelta(hours=duration_hours)
 
 
+# Per session factory (so per app), what is already known to need no transition: a live
+# campaign needs none before its end (its schedule is locked and no transition goes backwards),
+# a closed or archived one never again. Only drafts and live campaigns past their end are read.
+_QUIET: weakref.WeakKeyDictionary[Any, dict[int, datetime | None]] = weakref.WeakKeyDictionary()
+
+
+def _quiet_until(factory: SessionFactory) -> dict[int, datetime | None]:
+    known = _QUIET.get(factory)
+    if known is None:
+        known = _QUIET[factory] = {}
+    return known
+
+
 async def _transition_due(factory: SessionFactory, campaign_id: int, now: datetime) -> bool:
-    """The cheap check every request pays: one statement, no transaction (autocommit)."""
+    """The cheap check every request pays: nothing when the campaign is known to be quiet,
+    else one statement, no transaction (autocommit)."""
+    quiet = _quiet_until(factory)
+    if campaign_id in quiet:
+        until = quiet[campaign_id]
+        if until is None or now < until:
+            return False
     query = select(Campaign.status, Campaign.start_at, Campaign.duration_hours).where(
         Campaign.id == campaign_id
     )
@@ -566,7 +586,13 @@ async def _transition_due(factory: SessionFactory, campaign_id: int, now: dateti
     else:
         async with factory() as session:
             row = (await session.execute(query)).one_or_none()
-    return row is not None and _is_due(row.status, row.start_at, row.duration_hours, now)
+    if row is None:
+        return False
+    if row.status in ("closed", "archived"):
+        quiet[campaign_id] = None
+    elif row.status == "live":
+        quiet[campaign_id] = row.start_at + timedelta(hours=row.duration_hours)
+    return _is_due(row.status, row.start_at, row.duration_hours, now)
 
 
 async def reconcile(
