@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -556,11 +557,16 @@ def _is_due(status: str, start_at: datetime, duration_hours: int, now: datetime)
 
 # Per session factory (so per app), what is already known to need no transition: a live
 # campaign needs none before its end (its schedule is locked and no transition goes backwards),
-# a closed or archived one never again. Only drafts and live campaigns past their end are read.
-_QUIET: weakref.WeakKeyDictionary[Any, dict[int, datetime | None]] = weakref.WeakKeyDictionary()
+# a closed or archived one never again. Drafts and live campaigns past their end are always read.
+# Entries are trusted for QUIET_SECONDS only, so an out-of-band edit of the row (an operator's
+# SQL) is picked up within seconds; under load this still saves nearly every read.
+QUIET_SECONDS = 2.0
+_QUIET: weakref.WeakKeyDictionary[Any, dict[int, tuple[datetime | None, float]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _quiet_until(factory: SessionFactory) -> dict[int, datetime | None]:
+def _quiet_until(factory: SessionFactory) -> dict[int, tuple[datetime | None, float]]:
     known = _QUIET.get(factory)
     if known is None:
         known = _QUIET[factory] = {}
@@ -571,8 +577,9 @@ async def _transition_due(factory: SessionFactory, campaign_id: int, now: dateti
     """The cheap check every request pays: nothing when the campaign is known to be quiet,
     else one statement, no transaction (autocommit)."""
     quiet = _quiet_until(factory)
-    if campaign_id in quiet:
-        until = quiet[campaign_id]
+    known = quiet.get(campaign_id)
+    if known is not None and time.monotonic() - known[1] < QUIET_SECONDS:
+        until = known[0]
         if until is None or now < until:
             return False
     query = select(Campaign.status, Campaign.start_at, Campaign.duration_hours).where(
@@ -589,9 +596,9 @@ async def _transition_due(factory: SessionFactory, campaign_id: int, now: dateti
     if row is None:
         return False
     if row.status in ("closed", "archived"):
-        quiet[campaign_id] = None
+        quiet[campaign_id] = (None, time.monotonic())
     elif row.status == "live":
-        quiet[campaign_id] = row.start_at + timedelta(hours=row.duration_hours)
+        quiet[campaign_id] = (row.start_at + timedelta(hours=row.duration_hours), time.monotonic())
     return _is_due(row.status, row.start_at, row.duration_hours, now)
 
 
