@@ -14,8 +14,8 @@ def sync_steps(sub: Any) -> Any:
             "sync",
             help="run one guild-sync step now and print its stats",
             description="Run one guild-sync step now, then the steps that depend on it "
-            "(decision 12). Exit codes: 0 success, 1 error or not configured, 2 bad usage, "
-            "3 already running, 5 partial.",
+            "(decision 12). Exit codes: 0 success, 1 error, 2 bad usage, "
+            "3 already running, 4 not configured, 5 partial.",
         )
         steps = sync.add_subparsers(dest="sync_step", metavar="STEP")
         sub._patt_sync_steps = steps

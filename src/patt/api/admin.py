@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
+from patt.api import roster_writes
 from patt.api.schemas import (
     MAX_ID,
     CharacterCreate,
@@ -28,9 +29,7 @@ from patt.api.schemas import (
     changes_of,
 )
 from patt.deps import DB, Officer
-from patt.services import invites
 from sv_common.db.models import GuildMember
-from sv_common.errors import Forbidden
 from sv_common.identity import characters as character_service
 from sv_common.identity import members as member_service
 from sv_common.identity import ranks as rank_service
@@ -48,9 +47,7 @@ def ok(data: Any, status_code: int = 200) -> JSONResponse:
 
 async def require_top_rank(member: Officer, db: DB) -> GuildMember:
     """Officer+ (401/403 first), then 403 unless the member holds the top rank."""
-    top = await rank_service.top_level(db)
-    if member.rank.level < top:
-        raise Forbidden(f"Requires rank level {top} or higher.")
+    await rank_service.check_top_rank(db, member)
     return member
 
 
@@ -67,14 +64,7 @@ async def list_ranks(member: Officer, db: DB) -> JSONResponse:
 @router.post("/ranks")
 async def create_rank(body: RankCreate, actor: TopRank, db: DB) -> JSONResponse:
     """New rank (top rank only)."""
-    rank = await rank_service.create_rank(
-        db,
-        name=body.name,
-        level=body.level,
-        description=body.description,
-        discord_role_id=body.discord_role_id,
-    )
-    await rank_service.check_keeps_top_rank(db, actor.rank_id)
+    rank = await roster_writes.create_rank(db, actor=actor, body=body)
     return ok(rank_dict(rank), 201)
 
 
@@ -103,14 +93,7 @@ async def list_members(member: Officer, db: DB) -> JSONResponse:
 @router.post("/members")
 async def create_member(body: MemberCreate, actor: Officer, db: DB) -> JSONResponse:
     """New member (rank guard applies to the chosen rank)."""
-    member = await member_service.create_member(
-        db,
-        actor=actor,
-        discord_username=body.discord_username,
-        discord_id=body.discord_id,
-        display_name=body.display_name,
-        rank_id=body.rank_id,
-    )
+    member = await roster_writes.create_member(db, actor=actor, body=body)
     return ok(member_dict(member), 201)
 
 
@@ -148,16 +131,11 @@ async def add_character(
     member_id: PathId, body: CharacterCreate, request: Request, actor: Officer, db: DB
 ) -> JSONResponse:
     """Add a character, or claim an unlinked one with the same name and realm."""
-    character = await character_service.add_character(
+    character = await roster_writes.add_character(
         db,
         actor=actor,
         member_id=member_id,
-        name=body.name,
-        realm=body.realm,
-        wow_class=body.wow_class,
-        spec=body.spec or None,
-        role=body.role or None,
-        main_alt=body.main_alt,
+        body=body,
         region=request.app.state.settings.blizzard_region,
     )
     return ok(character_dict(character, officer=True), 201)
@@ -189,13 +167,7 @@ async def delete_character(character_id: PathId, actor: Officer, db: DB) -> JSON
 @router.post("/members/{member_id}/send-invite")
 async def send_invite(member_id: PathId, request: Request, actor: Officer, db: DB) -> JSONResponse:
     """Create an invite code and DM it (70 §7); 200 whenever a code was created."""
-    state = request.app.state
-    data = await invites.send_invite(
-        db,
-        actor=actor,
-        member_id=member_id,
-        settings=state.settings,
-        throttle=state.throttles[invites.THROTTLE_NAME],
-        discord=getattr(state, "discord", None),
+    data = await roster_writes.send_invite(
+        db, app_state=request.app.state, actor=actor, member_id=member_id
     )
     return ok(data)

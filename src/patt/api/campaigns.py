@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
-from patt.api.campaign_schemas import INT32_MAX, parse_vote_body
+from patt.api.campaign_deps import CampaignId, reconcile_all
+from patt.api.campaign_schemas import parse_vote_body
 from patt.deps import DB, CurrentMember, OptionalMember
 from patt.services import campaign_service, vote_service
 from sv_common.db.models import Campaign, GuildMember
@@ -21,22 +22,6 @@ from sv_common.errors import Forbidden, NotFound, Unauthorized
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 
 NOT_FOUND = "Campaign not found"
-
-
-async def reconciled_campaign_id(
-    request: Request, campaign_id: Annotated[int, Path(ge=1, le=INT32_MAX)]
-) -> int:
-    """The path id, after applying any due automatic transition (40 §5)."""
-    await campaign_service.reconcile(request.app.state.sessionmaker, campaign_id)
-    return campaign_id
-
-
-async def reconcile_all(request: Request) -> None:
-    """Apply due automatic transitions before listing campaigns."""
-    await campaign_service.reconcile_due(request.app.state.sessionmaker)
-
-
-CampaignId = Annotated[int, Depends(reconciled_campaign_id)]
 
 
 def _is_officer(request: Request, member: GuildMember | None) -> bool:

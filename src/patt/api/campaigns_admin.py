@@ -12,9 +12,10 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
+from patt.api.campaign_deps import CampaignId, reconcile_all
 from patt.api.campaign_schemas import (
     INT32_MAX,
     CampaignCreate,
@@ -29,20 +30,6 @@ from sv_common.errors import Conflict
 router = APIRouter(prefix="/api/v1/admin", tags=["campaign admin"])
 
 
-async def reconciled_campaign_id(
-    request: Request, campaign_id: Annotated[int, Path(ge=1, le=INT32_MAX)]
-) -> int:
-    """The path id, after applying any due automatic transition (40 §5)."""
-    await campaign_service.reconcile(request.app.state.sessionmaker, campaign_id)
-    return campaign_id
-
-
-async def reconcile_all(request: Request) -> None:
-    """Apply due automatic transitions before listing campaigns."""
-    await campaign_service.reconcile_due(request.app.state.sessionmaker)
-
-
-CampaignId = Annotated[int, Depends(reconciled_campaign_id)]
 EntryId = Annotated[int, Path(ge=1, le=INT32_MAX)]
 
 

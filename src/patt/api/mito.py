@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from patt.api.raid_admin import Body, ok, read_body
+from patt.api.bodies import Body, ok, read_body
 from patt.deps import DB, Officer
 from patt.services import mito
 

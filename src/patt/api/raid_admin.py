@@ -1,61 +1,24 @@
 """Raid admin JSON endpoints (60 §9.6, §9.7), Officer+: schedule, Raid-Helper events, Discord
 IDs and raid-roster maintenance. Thin routes; the rules live in `patt.services.raid_planner`.
 
-Bodies are read with `read_body()`: malformed JSON or a body that is not a JSON object → 400,
-invalid fields → 422 with `details` (60 §9.1).
+Bodies are read with `patt.api.bodies.read_body()`: malformed JSON or a body that is not a JSON
+object → 400, invalid fields → 422 with `details` (60 §9.1).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
 
+from patt.api.bodies import Body, ok, read_body
 from patt.deps import DB, Officer
 from patt.services import raid_planner
 from patt.services.raid_helper import RaidHelper, make_raid_helper
-from sv_common.errors import BadRequest, Invalid
+from sv_common.errors import Invalid
 
 router = APIRouter(prefix="/api/v1/guild", tags=["raid-admin"])
-NO_STORE = {"Cache-Control": "no-store"}
-
-Model = TypeVar("Model", bound=BaseModel)
-
-
-class Body(BaseModel):
-    """Request bodies: unknown keys ignored, strings trimmed."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-
-async def read_body(request: Request, model: type[Model]) -> Model:
-    """The JSON object body validated against `model` (400 malformed / not an object, 422 fields)."""
-    raw = await request.body()
-    try:
-        data = json.loads(raw) if raw else None
-    except ValueError as exc:
-        raise BadRequest("Malformed JSON body.") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        first = details[0]
-        raise Invalid(
-            f"Invalid value for '{first['field']}': {first['message']}", details=details
-        ) from exc
-
-
-def ok(data: Any, status_code: int = 200) -> JSONResponse:
-    """The platform envelope."""
-    return JSONResponse({"ok": True, "data": data}, status_code=status_code, headers=NO_STORE)
 
 
 def raid_helper(request: Request) -> RaidHelper:

@@ -25,12 +25,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.api.campaign_schemas import INT32_MAX, CampaignCreate, EntryCreate, EntryUpdate
 from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
-from patt.pages.render import PageError, redirect_with_flash, render, require_page_rank
+from patt.pages.campaign_lookup import campaign_or_404
+from patt.pages.render import (
+    FormError,
+    PageError,
+    redirect_with_flash,
+    render,
+    require_page_rank,
+    sentence,
+)
 from patt.services import campaign_service, counting, vote_service
 from sv_common import clock
 from sv_common.db.engine import transaction
 from sv_common.db.models import Campaign, GuildMember
-from sv_common.errors import DomainError, Invalid, NotFound
+from sv_common.errors import DomainError, Invalid
 from sv_common.identity import ranks as rank_service
 
 router = APIRouter(include_in_schema=False)
@@ -57,14 +65,6 @@ LABELS = {
 DURATION_PRESETS = ((24, "24h"), (48, "48h"), (168, "1 week"), (336, "2 weeks"))
 
 
-class FormError(Exception):
-    """A form value that cannot be turned into the request model."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def _edit_url(campaign_id: int) -> str:
     return f"/admin/campaigns/{campaign_id}/edit"
 
@@ -74,18 +74,16 @@ def short_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if text and not text.endswith((".", "!", "?")):
-        text += "."
-    return text[:1].upper() + text[1:]
-
-
 def _validation_message(exc: ValidationError) -> str:
     error = exc.errors()[0]
     field = str(error["loc"][0]) if error.get("loc") else ""
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    return _sentence(f"{LABELS.get(field, field or 'Form')}: {message}")
+    return sentence(f"{LABELS.get(field, field or 'Form')}: {message}")
+
+
+def _form_error_message(exc: FormError | ValidationError | Invalid) -> str:
+    """The sentence shown above a form that was refused."""
+    return _validation_message(exc) if isinstance(exc, ValidationError) else sentence(exc.message)
 
 
 async def _officer(request: Request, member: GuildMember | None) -> GuildMember:
@@ -271,7 +269,7 @@ async def new_campaign_submit(request: Request, member: PageMember) -> Response:
         )
     except DomainError as exc:
         return await _render_new(
-            request, member, _submitted_values(form), _sentence(exc.message), 400
+            request, member, _submitted_values(form), sentence(exc.message), 400
         )
     return redirect_with_flash(request, _edit_url(campaign.id), "success", "Campaign created.")
 
@@ -316,10 +314,7 @@ async def _render_edit(
     factory = request.app.state.sessionmaker
     await campaign_service.reconcile(factory, campaign_id)
     async with transaction(factory) as db:
-        try:
-            campaign = await campaign_service.get_campaign(db, campaign_id)
-        except NotFound as exc:
-            raise PageError(404, "Campaign not found.") from exc
+        campaign = await campaign_or_404(db, campaign_id)
         ranks = await _ranks(db)
         entries = await _entry_rows(db, campaign)
         stats = await vote_service.get_vote_stats(db, campaign)
@@ -370,10 +365,7 @@ async def _campaign_exists(request: Request, campaign_id: int) -> Campaign:
     factory = request.app.state.sessionmaker
     await campaign_service.reconcile(factory, campaign_id)
     async with transaction(factory) as db:
-        try:
-            return await campaign_service.get_campaign(db, campaign_id)
-        except NotFound as exc:
-            raise PageError(404, "Campaign not found.") from exc
+        return await campaign_or_404(db, campaign_id)
 
 
 @router.post("/admin/campaigns/{campaign_id}/edit")
@@ -393,9 +385,7 @@ async def edit_campaign_submit(
         async with transaction(request.app.state.sessionmaker) as db:
             await campaign_service.update_campaign(db, campaign_id=campaign_id, changes=fields)
     except (FormError, ValidationError, Invalid) as exc:
-        message = (
-            _validation_message(exc) if isinstance(exc, ValidationError) else _sentence(exc.message)
-        )
+        message = _form_error_message(exc)
         values = {**_submitted_values(form), "type": campaign.type}
         return await _render_edit(
             request, member, campaign_id, status=400, values=values, settings_error=message
@@ -425,16 +415,13 @@ async def add_entry(request: Request, campaign_id: PathId, member: PageMember) -
         async with transaction(request.app.state.sessionmaker) as db:
             await campaign_service.add_entry(db, campaign_id=campaign_id, fields=fields)
     except (FormError, ValidationError, Invalid) as exc:
-        message = (
-            _validation_message(exc) if isinstance(exc, ValidationError) else _sentence(exc.message)
-        )
         return await _render_edit(
             request,
             member,
             campaign_id,
             status=400,
             add_values=_entry_form_values(form),
-            add_error=message,
+            add_error=_form_error_message(exc),
         )
     except DomainError as exc:
         return redirect_with_flash(request, here, "error", exc.message)
@@ -457,9 +444,6 @@ async def edit_entry(
                 db, entry_id=entry_id, changes=fields, campaign_id=campaign_id
             )
     except (FormError, ValidationError, Invalid) as exc:
-        message = (
-            _validation_message(exc) if isinstance(exc, ValidationError) else _sentence(exc.message)
-        )
         return await _render_edit(
             request,
             member,
@@ -467,7 +451,7 @@ async def edit_entry(
             status=400,
             edit_entry_id=entry_id,
             edit_values=_entry_form_values(form),
-            edit_error=message,
+            edit_error=_form_error_message(exc),
         )
     except DomainError as exc:
         return redirect_with_flash(request, here, "error", exc.message)

@@ -25,7 +25,9 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patt.api import roster_writes
 from patt.api.schemas import (
+    MAX_ID,
     CharacterCreate,
     CharacterUpdate,
     MemberCreate,
@@ -36,10 +38,17 @@ from patt.api.schemas import (
     first_error,
 )
 from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
-from patt.pages.render import PageError, redirect_with_flash, render, require_page_rank
+from patt.pages.render import (
+    FormError,
+    PageError,
+    redirect_with_flash,
+    render,
+    require_page_rank,
+    sentence,
+)
 from patt.services import invites
 from sv_common.db.models import Character, GuildMember
-from sv_common.errors import DomainError, Forbidden
+from sv_common.errors import DomainError
 from sv_common.identity import characters as character_service
 from sv_common.identity import classes
 from sv_common.identity import members as member_service
@@ -50,7 +59,6 @@ T = TypeVar("T")
 
 ROSTER_URL = "/admin/roster"
 RANKS_URL = "/admin/ranks"
-MAX_ID = 2_147_483_647
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]  # anything else → 404 page
 LABELS = {
     "discord_username": "Discord username",
@@ -74,23 +82,6 @@ ROLE_CHOICES = (
     ("melee_dps", "Melee DPS"),
     ("ranged_dps", "Ranged DPS"),
 )
-
-
-class FormError(Exception):
-    """A form value that cannot be turned into the request model."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def sentence(text: str) -> str:
-    """A service message as a flash sentence: capitalised, ending with a full stop."""
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -276,14 +267,7 @@ async def roster_add(request: Request, member: PageMember) -> Response:
             raise FormError("Discord username is required.")
 
         async def work(session: AsyncSession) -> GuildMember:
-            return await member_service.create_member(
-                session,
-                actor=actor,
-                discord_username=body.discord_username,
-                discord_id=body.discord_id,
-                display_name=body.display_name,
-                rank_id=body.rank_id,
-            )
+            return await roster_writes.create_member(session, actor=actor, body=body)
 
         await _in_transaction(request, work)
     except (DomainError, FormError) as exc:
@@ -330,13 +314,8 @@ async def roster_invite(request: Request, member_id: PathId, member: PageMember)
     state = request.app.state
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await invites.send_invite(
-            session,
-            actor=actor,
-            member_id=member_id,
-            settings=state.settings,
-            throttle=state.throttles[invites.THROTTLE_NAME],
-            discord=getattr(state, "discord", None),
+        return await roster_writes.send_invite(
+            session, app_state=state, actor=actor, member_id=member_id
         )
 
     try:
@@ -374,17 +353,8 @@ async def character_add(request: Request, member_id: PathId, member: PageMember)
 
     async def work(session: AsyncSession) -> str:
         body = _model(CharacterCreate, _character_data(form, partial=False))
-        character = await character_service.add_character(
-            session,
-            actor=actor,
-            member_id=member_id,
-            name=body.name,
-            realm=body.realm,
-            wow_class=body.wow_class,
-            spec=body.spec or None,
-            role=body.role or None,
-            main_alt=body.main_alt,
-            region=region,
+        character = await roster_writes.add_character(
+            session, actor=actor, member_id=member_id, body=body, region=region
         )
         return f"Character {character.name} added."
 
@@ -429,12 +399,6 @@ async def _is_top(session: AsyncSession, actor: GuildMember) -> bool:
     return actor.rank.level >= await rank_service.top_level(session)
 
 
-async def _require_top(session: AsyncSession, actor: GuildMember) -> None:
-    top = await rank_service.top_level(session)
-    if actor.rank.level < top:
-        raise Forbidden(f"Requires rank level {top} or higher.")
-
-
 @router.get("/admin/ranks")
 async def ranks_page(request: Request, member: PageMember) -> Response:
     """Ranks: every officer reads; the top rank edits, creates and deletes."""
@@ -475,16 +439,9 @@ async def rank_add(request: Request, member: PageMember) -> Response:
     actor, form = await _officer_post(request, member)
 
     async def work(session: AsyncSession) -> str:
-        await _require_top(session, actor)
+        await rank_service.check_top_rank(session, actor)
         body = _model(RankCreate, _rank_data(form, partial=False))
-        rank = await rank_service.create_rank(
-            session,
-            name=body.name,
-            level=body.level,
-            description=body.description,
-            discord_role_id=body.discord_role_id,
-        )
-        await rank_service.check_keeps_top_rank(session, actor.rank_id)
+        rank = await roster_writes.create_rank(session, actor=actor, body=body)
         return f"Rank {rank.name} created."
 
     return await _write(request, RANKS_URL, work)
@@ -496,7 +453,7 @@ async def rank_update(request: Request, rank_id: PathId, member: PageMember) -> 
     actor, form = await _officer_post(request, member)
 
     async def work(session: AsyncSession) -> str:
-        await _require_top(session, actor)
+        await rank_service.check_top_rank(session, actor)
         data = _rank_data(form, partial=True)
         if not data:
             raise FormError("Nothing to update.")
@@ -514,7 +471,7 @@ async def rank_delete(request: Request, rank_id: PathId, member: PageMember) -> 
     actor, _ = await _officer_post(request, member)
 
     async def work(session: AsyncSession) -> str:
-        await _require_top(session, actor)
+        await rank_service.check_top_rank(session, actor)
         rank = await rank_service.get_rank(session, rank_id)
         name = rank.name
         await rank_service.delete_rank(session, rank_id)

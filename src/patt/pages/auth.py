@@ -102,6 +102,30 @@ def _next_from(request: Request, form: dict[str, str] | None = None) -> str:
     return safe_next_path(raw)
 
 
+async def _auth_card(
+    request: Request,
+    template: str,
+    extra: dict[str, Any],
+    *,
+    next_path: str,
+    username: str,
+    error: str | None,
+    status_code: int,
+    retry_after: int,
+) -> Response:
+    """The login or registration card with the entered username, the error and `next`."""
+    context: dict[str, Any] = {
+        **extra,
+        "next_path": next_path if next_path != "/" else "",
+        "username": username[:MAX_USERNAME],
+        "error": error,
+    }
+    response = await render(request, template, context, status_code=status_code)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 # ----------------------------------------------------------------------------------- login
 async def _login_page(
     request: Request,
@@ -112,16 +136,16 @@ async def _login_page(
     status_code: int = 200,
     retry_after: int = 0,
 ) -> Response:
-    context: dict[str, Any] = {
-        "active_nav": "login",
-        "next_path": next_path if next_path != "/" else "",
-        "username": username[:MAX_USERNAME],
-        "error": error,
-    }
-    response = await render(request, "auth/login.html", context, status_code=status_code)
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
-    return response
+    return await _auth_card(
+        request,
+        "auth/login.html",
+        {"active_nav": "login"},
+        next_path=next_path,
+        username=username,
+        error=error,
+        status_code=status_code,
+        retry_after=retry_after,
+    )
 
 
 @router.get("/login")
@@ -196,16 +220,16 @@ async def _register_page(
     status_code: int = 200,
     retry_after: int = 0,
 ) -> Response:
-    context: dict[str, Any] = {
-        "next_path": next_path if next_path != "/" else "",
-        "code": code[:50],
-        "username": username[:MAX_USERNAME],
-        "error": error,
-    }
-    response = await render(request, "auth/register.html", context, status_code=status_code)
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
-    return response
+    return await _auth_card(
+        request,
+        "auth/register.html",
+        {"code": code[:50]},
+        next_path=next_path,
+        username=username,
+        error=error,
+        status_code=status_code,
+        retry_after=retry_after,
+    )
 
 
 @router.get("/register")

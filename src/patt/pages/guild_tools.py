@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -26,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from patt.config import Settings
 from patt.deps import PageMember, bearer_token
 from patt.pages.render import render
+from patt.services import raid_planner
 from patt.services.availability import NOTES_MAX
 from patt.services.raid_planner import COMPOSITION_TARGETS
 from sv_common import clock
@@ -38,28 +38,18 @@ router = APIRouter(include_in_schema=False)
 
 VIEWS = ("availability", "roster", "composition")
 CLEAN_PATHS = ("/roster", "/roster-view", "/raid-admin", "/mitos-corner")
-FALLBACK_TIMEZONE = "America/New_York"
 
 
 # --------------------------------------------------------------------- client config
 def guild_today(settings: Settings) -> date:
     """Today's date in the guild time zone (the injectable clock)."""
-    try:
-        zone = ZoneInfo(settings.guild_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo(FALLBACK_TIMEZONE)
-    return clock.now().astimezone(zone).date()
+    return raid_planner.guild_today(clock.now(), settings.guild_timezone)
 
 
 def client_config(settings: Settings, *, officer: bool) -> dict[str, Any]:
     """`/patt-config.json` (60 §8): public keys; channels, IDs and readiness for officers."""
     config: dict[str, Any] = {
-        "raidDefaults": {
-            "title": settings.raid_default_title,
-            "time": settings.raid_default_time,
-            "duration": int(settings.raid_default_duration),
-            "template": settings.raid_default_template,
-        },
+        "raidDefaults": raid_planner.raid_defaults(settings),
         "timezone": settings.guild_timezone,
         "raidScheduleText": settings.raid_schedule_text,
         "compositionTargets": COMPOSITION_TARGETS,
@@ -67,14 +57,7 @@ def client_config(settings: Settings, *, officer: bool) -> dict[str, Any]:
     if officer:
         config.update(
             {
-                "channels": {
-                    "signup": settings.discord_channel_raid_signup,
-                    "eventSignup": settings.discord_channel_event_signup,
-                    "voice": settings.discord_channel_voice,
-                    "announcement": settings.discord_channel_announcement,
-                    "pug": settings.discord_channel_pug,
-                    "notification": settings.discord_channel_notification,
-                },
+                "channels": raid_planner.discord_channels(settings),
                 "serverId": settings.discord_guild_id,
                 "leaderId": settings.raid_leader_discord_id,
                 "raidHelperConfigured": bool(

@@ -1,4 +1,5 @@
-"""Page rendering: the shared template context, CSRF cookie, flash messages, page auth gates."""
+"""Page rendering: the shared template context, CSRF cookie, flash messages, page auth gates,
+and the form-error helpers the admin pages share."""
 
 from __future__ import annotations
 
@@ -27,6 +28,23 @@ class LoginRequired(Exception):
     def __init__(self, next_path: str) -> None:
         super().__init__(next_path)
         self.next_path = next_path
+
+
+class FormError(Exception):
+    """A form value that cannot be turned into the request model."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def sentence(text: str) -> str:
+    """A service message as a flash sentence: capitalised, ending with a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 class PageError(Exception):

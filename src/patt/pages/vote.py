@@ -22,6 +22,7 @@ from fastapi.responses import Response
 
 from patt.api.campaign_schemas import INT32_MAX, PICKS_MESSAGE
 from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
+from patt.pages.campaign_lookup import campaign_or_404
 from patt.pages.render import (
     LoginRequired,
     PageError,
@@ -32,7 +33,7 @@ from patt.pages.render import (
 from patt.services import campaign_service, counting, vote_service
 from sv_common.db.engine import transaction
 from sv_common.db.models import Campaign, GuildMember
-from sv_common.errors import DomainError, NotFound
+from sv_common.errors import DomainError
 
 router = APIRouter(include_in_schema=False)
 CampaignPathId = Annotated[int, Path(ge=1, le=INT32_MAX)]
@@ -198,10 +199,7 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
     factory = request.app.state.sessionmaker
     await campaign_service.reconcile(factory, campaign_id)
     async with transaction(factory) as db:
-        try:
-            campaign = await campaign_service.get_campaign(db, campaign_id)
-        except NotFound as exc:
-            raise PageError(404, "Campaign not found.") from exc
+        campaign = await campaign_or_404(db, campaign_id)
         if not campaign_service.can_view(campaign, campaign_service.viewer_level(member)):
             if member is None:
                 raise LoginRequired(f"/vote/{campaign.id}")
@@ -290,11 +288,8 @@ async def vote_submit(
     factory = request.app.state.sessionmaker
     await campaign_service.reconcile(factory, campaign_id)
     here = f"/vote/{campaign_id}"
-    try:
-        async with transaction(factory) as db:
-            campaign = await campaign_service.get_campaign(db, campaign_id)
-    except NotFound as exc:
-        raise PageError(404, "Campaign not found.") from exc
+    async with transaction(factory) as db:
+        campaign = await campaign_or_404(db, campaign_id)
     try:
         picks = _form_picks(form)
     except ValueError as exc:

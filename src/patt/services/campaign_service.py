@@ -610,18 +610,7 @@ async def reconcile(
     moment = now or clock.now()
     if not await _transition_due(factory, campaign_id, moment):
         return None
-    async with factory() as session, session.begin():
-        campaign = (
-            await session.execute(
-                select(Campaign)
-                .where(Campaign.id == campaign_id)
-                .with_for_update(skip_locked=True)
-                .execution_options(populate_existing=True)
-            )
-        ).scalar_one_or_none()
-        if campaign is None:  # someone else (checker, a close) holds it right now
-            return None
-        return await _apply_due(session, campaign, moment)
+    return await _locked_apply(factory, campaign_id, moment)
 
 
 async def reconcile_due(factory: SessionFactory, *, now: datetime | None = None) -> None:
@@ -743,6 +732,7 @@ async def _guarded(work: Callable[..., Awaitable[Any]], *args: Any) -> Any:
 
 
 async def _locked_apply(factory: SessionFactory, campaign_id: int, now: datetime) -> str | None:
+    """Apply the due transition in its own transaction; None when another worker holds the row."""
     async with factory() as session, session.begin():
         campaign = (
             await session.execute(
@@ -752,7 +742,7 @@ async def _locked_apply(factory: SessionFactory, campaign_id: int, now: datetime
                 .execution_options(populate_existing=True)
             )
         ).scalar_one_or_none()
-        if campaign is None:
+        if campaign is None:  # someone else (checker, a close) holds it right now
             return None
         return await _apply_due(session, campaign, now)
 

@@ -1082,26 +1082,36 @@ async def _check_id_conflicts(
 
 
 # -------------------------------------------------------------------------- page config
+def raid_defaults(settings: Settings) -> dict[str, Any]:
+    """The configured defaults of a new raid (`raidDefaults` of the client config)."""
+    return {
+        "title": settings.raid_default_title,
+        "time": settings.raid_default_time,
+        "duration": settings.raid_default_duration,
+        "template": settings.raid_default_template,
+    }
+
+
+def discord_channels(settings: Settings) -> dict[str, str]:
+    """The configured Discord channel ids by purpose (`channels` of the client config)."""
+    return {
+        "signup": settings.discord_channel_raid_signup,
+        "eventSignup": settings.discord_channel_event_signup,
+        "voice": settings.discord_channel_voice,
+        "announcement": settings.discord_channel_announcement,
+        "pug": settings.discord_channel_pug,
+        "notification": settings.discord_channel_notification,
+    }
+
+
 def page_config(settings: Settings, *, helper: RaidHelper, leader_id: str | None) -> dict[str, Any]:
     """What the raid admin page embeds: config defaults, channels, readiness; never the key."""
     return {
-        "raidDefaults": {
-            "title": settings.raid_default_title,
-            "time": settings.raid_default_time,
-            "duration": settings.raid_default_duration,
-            "template": settings.raid_default_template,
-        },
+        "raidDefaults": raid_defaults(settings),
         "timezone": settings.guild_timezone,
         "today": guild_today(clock.now(), settings.guild_timezone).isoformat(),
         "compositionTargets": COMPOSITION_TARGETS,
-        "channels": {
-            "signup": settings.discord_channel_raid_signup,
-            "eventSignup": settings.discord_channel_event_signup,
-            "voice": settings.discord_channel_voice,
-            "announcement": settings.discord_channel_announcement,
-            "pug": settings.discord_channel_pug,
-            "notification": settings.discord_channel_notification,
-        },
+        "channels": discord_channels(settings),
         "serverId": settings.discord_guild_id,
         "leaderId": leader_id or settings.raid_leader_discord_id,
         "configLeaderId": settings.raid_leader_discord_id,

@@ -38,9 +38,9 @@ from sv_common.db.models import (
     DiscordMember,
     GuildMember,
     GuildRank,
-    IdentityLink,
 )
 from sv_common.discord.interface import DiscordMemberInfo, DiscordRole
+from sv_common.identity import members as member_service
 
 log = logging.getLogger(__name__)
 
@@ -338,17 +338,8 @@ async def _create_member(
     session.add(member)
     await session.flush()
     if account is not None and account.member_id is None:
-        account.member_id = member.id
-        session.add(
-            IdentityLink(
-                member_id=member.id,
-                discord_member_id=account.id,
-                source="discord_sync",
-                confidence="high",
-                confirmed=True,
-                confirmed_by="auto",
-                confirmed_at=clock.now(),
-            )
+        member_service.link_discord_automatically(
+            session, account=account, member=member, source="discord_sync", at=clock.now()
         )
         await session.flush()
     log.info("role sync: created member %s (%s) for Discord user %s", member.id, rank.name, user.id)

@@ -31,7 +31,6 @@ from sv_common.db.models import (
     DiscordMember,
     GuildMember,
     GuildRank,
-    IdentityLink,
     LinkRejection,
 )
 from sv_common.discord.interface import (
@@ -47,6 +46,7 @@ from sv_common.discord.role_sync import (
     sync_roles,
 )
 from sv_common.guild_sync.sync_log import SyncRun, finish_sync, start_sync
+from sv_common.identity import members as member_service
 
 log = logging.getLogger(__name__)
 
@@ -238,17 +238,8 @@ async def link_accounts(session: AsyncSession, discord_ids: Sequence[str] | None
         if source == "exact_name_match":
             member.discord_id = account.discord_id
             by_key[name_key(member.discord_username)].remove(member)
-        account.member_id = member.id
-        session.add(
-            IdentityLink(
-                member_id=member.id,
-                discord_member_id=account.id,
-                source=source,
-                confidence="high",
-                confirmed=True,
-                confirmed_by="auto",
-                confirmed_at=now,
-            )
+        member_service.link_discord_automatically(
+            session, account=account, member=member, source=source, at=now
         )
         linked += 1
     await session.flush()

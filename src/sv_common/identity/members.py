@@ -3,6 +3,7 @@ and eligible voters."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
@@ -258,6 +259,29 @@ async def link_discord_account(
         )
     )
     await session.flush()
+
+
+def link_discord_automatically(
+    session: AsyncSession,
+    *,
+    account: DiscordMember,
+    member: GuildMember,
+    source: str,
+    at: datetime,
+) -> None:
+    """Link a Discord account to a member as a confirmed automatic match (the caller flushes)."""
+    account.member_id = member.id
+    session.add(
+        IdentityLink(
+            member_id=member.id,
+            discord_member_id=account.id,
+            source=source,
+            confidence="high",
+            confirmed=True,
+            confirmed_by="auto",
+            confirmed_at=at,
+        )
+    )
 
 
 async def unlink_discord_account(

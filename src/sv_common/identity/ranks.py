@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sv_common.db.models import Campaign, GuildMember, GuildRank
-from sv_common.errors import Conflict, Invalid, NotFound
+from sv_common.errors import Conflict, Forbidden, Invalid, NotFound
 
 DUPLICATE_RANK = "A rank with that name or level already exists."
 
@@ -138,6 +138,13 @@ async def member_counts(session: AsyncSession) -> dict[int, int]:
         select(GuildMember.rank_id, func.count()).group_by(GuildMember.rank_id)
     )
     return {rank_id: int(count) for rank_id, count in rows.all()}
+
+
+async def check_top_rank(session: AsyncSession, member: GuildMember) -> None:
+    """403 unless the member holds the top rank (rank management is theirs alone)."""
+    top = await top_level(session)
+    if member.rank.level < top:
+        raise Forbidden(f"Requires rank level {top} or higher.")
 
 
 async def check_keeps_top_rank(session: AsyncSession, rank_id: int) -> None:
