@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patt import __version__
@@ -53,6 +54,17 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or str(loc[-1] if loc else "body")
 
 
+# Headings of the generic error page for client errors (the 500 page's own text otherwise).
+ERROR_HEADINGS = {
+    400: "That request could not be used",
+    409: "That conflicts with current data",
+    413: "That was too large",
+    422: "Please check what you entered",
+    429: "Too many attempts",
+    503: "Temporarily unavailable",
+}
+
+
 async def page_error(request: Request, status: int, message: str | None = None) -> Response:
     """The 403/404/500 page (or the JSON envelope under /api)."""
     if _is_api(request):
@@ -60,13 +72,22 @@ async def page_error(request: Request, status: int, message: str | None = None) 
         return _envelope(status, message or defaults.get(status, "Error."))
     template = {403: "public/403.html", 404: "public/404.html"}.get(status, "public/500.html")
     member = getattr(request.state, "member", None)
+    context = {"message": message, "status_code": status, "heading": ERROR_HEADINGS.get(status)}
     try:
-        return await render(
-            request, template, {"message": message}, member=member, status_code=status
-        )
+        return await render(request, template, context, member=member, status_code=status)
     except Exception:  # never let the error page itself fail
         log.exception("error page rendering failed")
         return HTMLResponse("<h1>Something went wrong</h1>", status_code=status)
+
+
+async def _client_error(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        if request.url.path.startswith(
+            ("/api/v1/guild/roster-submit", "/api/v1/guild/roster-data")
+        ):
+            return JSONResponse({"success": False, "error": message}, status_code=status)
+        return _envelope(status, message)
+    return await page_error(request, 400, message)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -110,15 +131,41 @@ def install_error_handlers(app: FastAPI) -> None:
             return await page_error(request, exc.status_code)
         if exc.status_code == 405:
             return await page_error(request, 404)
-        return HTMLResponse(str(exc.detail), status_code=exc.status_code)
+        return await page_error(request, exc.status_code)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
-        return login_redirect(exc.next_path)
+        response = login_redirect(exc.next_path)
+        if getattr(request.state, "drop_session_cookie", False):  # an invalid cookie is removed
+            response.delete_cookie(
+                "patt_token",
+                path="/",
+                httponly=True,
+                samesite="lax",
+                secure=request.app.state.settings.secure_cookies,
+            )
+        return response
 
     @app.exception_handler(PageError)
     async def page_error_handler(request: Request, exc: PageError) -> Response:
         return await page_error(request, exc.status_code, exc.message)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> Response:
+        # Safety net: services validate first, but a value PostgreSQL refuses (a NUL character,
+        # text longer than its column, a number out of range, a constraint) is the client's
+        # input problem — answer 4xx, never 500. The request's transaction is already rolled back.
+        state = str(getattr(exc.orig, "sqlstate", "") or "")
+        if state.startswith("22"):
+            return await _client_error(
+                request,
+                422,
+                "A value could not be stored: it contains an "
+                "invalid character or is too long or out of range.",
+            )
+        if state.startswith("23"):
+            return await _client_error(request, 409, "That change conflicts with existing data.")
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

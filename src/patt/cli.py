@@ -163,6 +163,8 @@ def _in_setup_mode(url: str, settings: Settings) -> bool:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from patt.logutil import uvicorn_log_config
+
     overrides: dict[str, Any] = {}
     if args.host:
         overrides["app_host"] = args.host
@@ -220,6 +222,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
         log_level="info",
+        log_config=uvicorn_log_config(),
     )
     return 0
 

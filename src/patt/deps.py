@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
@@ -52,12 +53,22 @@ def csrf_ok(request: Request, submitted: str | None = None) -> bool:
     return tokens_match(request.cookies.get(CSRF_COOKIE), value)
 
 
+def carries_valid_api_key(request: Request) -> bool:
+    """True when `X-API-Key` matches the configured PATT_API_KEY (constant-time comparison)."""
+    supplied = request.headers.get("x-api-key")
+    configured = request.app.state.settings.patt_api_key
+    if not supplied or not configured:
+        return False
+    return hmac.compare_digest(supplied.encode(), configured.encode())
+
+
 def check_api_csrf(request: Request) -> None:
-    """403 for an unsafe API request that carries no bearer token and no matching CSRF header."""
+    """403 for an unsafe API request that carries no bearer token, no valid API key and no
+    matching CSRF header (20 §8)."""
     if (
         request.method in UNSAFE_METHODS
         and bearer_token(request) is None
-        and request.headers.get("x-api-key") is None
+        and not carries_valid_api_key(request)
         and not csrf_ok(request)
     ):
         raise Forbidden(CSRF_API_MESSAGE)

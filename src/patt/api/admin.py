@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from patt.api import roster_writes
+from patt.api.params import IdPath
 from patt.api.schemas import (
-    MAX_ID,
     CharacterCreate,
     CharacterUpdate,
     MemberCreate,
@@ -37,7 +37,7 @@ from sv_common.identity.serialize import character_dict, member_dict, rank_dict
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 # Path ids are positive int4 values: anything else is 422, never a database error.
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+PathId = IdPath
 
 
 def ok(data: Any, status_code: int = 200) -> JSONResponse:

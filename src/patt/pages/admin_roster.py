@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.api import roster_writes
+from patt.api.params import IdPath
 from patt.api.schemas import (
     MAX_ID,
     CharacterCreate,
@@ -59,7 +60,7 @@ T = TypeVar("T")
 
 ROSTER_URL = "/admin/roster"
 RANKS_URL = "/admin/ranks"
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]  # anything else → 404 page
+PathId = IdPath  # anything else → 404 page
 LABELS = {
     "discord_username": "Discord username",
     "discord_id": "Discord ID",
@@ -322,10 +323,12 @@ async def roster_invite(request: Request, member_id: PathId, member: PageMember)
         result = await _in_transaction(request, work)
     except DomainError as exc:
         return redirect_with_flash(request, ROSTER_URL, "error", sentence(exc.message))
+    # the registration link is always shown so the officer can hand it over by hand
+    link = f"Registration link: {result['register_url']}"
     if result["dm_sent"]:
-        text = f"Invite code {result['code']} created and sent via Discord."
+        text = f"Invite code {result['code']} created and sent via Discord. {link}"
         return redirect_with_flash(request, ROSTER_URL, "success", text)
-    text = f"Invite code {result['code']} created. {result['dm_message']}"
+    text = f"Invite code {result['code']} created. {result['dm_message']} {link}"
     return redirect_with_flash(request, ROSTER_URL, "warning", text)
 
 

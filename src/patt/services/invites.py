@@ -85,10 +85,10 @@ def invite_block(
     `username_owner` is the id of another member that already uses the account's username
     (case-insensitive), when the member's own username is missing.
     """
+    if member.user_id is not None:  # 70 §7.1 order: "already registered" comes first
+        return InviteBlock(Conflict(ALREADY_REGISTERED), "")
     if actor.rank.level < top_level and member.rank.level >= actor.rank.level:
         return InviteBlock(Forbidden(NOT_ALLOWED), "")
-    if member.user_id is not None:
-        return InviteBlock(Conflict(ALREADY_REGISTERED), "")
     discord_id = member.discord_id or (account.discord_id if account is not None else None)
     if not discord_id:
         return InviteBlock(Invalid(NO_DISCORD_ACCOUNT), "Need Discord ID")

@@ -28,6 +28,10 @@ from sv_common.identity import members as member_service
 REGION = "us"
 
 
+REALM_SLUG_MAX = 50  # common.characters.realm_slug varchar(50)
+REALM_NAME_MAX = 100  # common.characters.realm_name varchar(100)
+
+
 def clean_character_fields(
     *,
     name: str,
@@ -43,6 +47,8 @@ def clean_character_fields(
     slug = realms.realm_slug(realm)
     if not slug:
         raise Invalid(f"Invalid realm '{realm}'.")
+    if len(slug) > REALM_SLUG_MAX or len(realm) > REALM_NAME_MAX:
+        raise Invalid("Realm name is too long.")
     class_name = classes.match_class(wow_class) if wow_class else None
     if wow_class and class_name is None:
         raise Invalid(f"Unknown class '{wow_class}'.")
