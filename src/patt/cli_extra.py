@@ -34,14 +34,17 @@ def register(sub: Any) -> None:
         "discord",
         help="Discord member + role sync, then matching, integrity and the report",
         description="Fetch the Discord member list, update accounts and ranks, then run "
-        "matching, the integrity check and the report of new issues. Prints the counts.",
+        "matching, the integrity check, the report of new issues and, when members left or "
+        "issues are new, the sync summary (both to the audit channel, PATT_AUDIT_CHANNEL_ID). "
+        "Prints the counts. Applies database migrations and seeds the default ranks first.",
     )
     discord.set_defaults(handler=discord_runtime.cmd_sync_discord)
     report = steps.add_parser(
         "report",
         help="post new audit issues to the audit channel",
         description="Post audit issues not reported yet to the Discord audit channel "
-        "(PATT_AUDIT_CHANNEL_ID); --full posts every open issue.",
+        "(PATT_AUDIT_CHANNEL_ID); --full posts every open issue. Applies database migrations "
+        "and seeds the default ranks first.",
     )
     report.add_argument(
         "--full", action="store_true", help="post every open issue, reported before or not"

@@ -251,6 +251,8 @@ def test_file_backed_fake_end_to_end_through_patt_sync(
     assert cli.main(["sync", "discord"]) == 0
     out = capsys.readouterr().out
     assert "found 4, new 4" in out and "Role sync: updated 0, created 3" in out
+    assert "Audit report skipped: no issues to report." in out
+    assert outbox_lines(outbox) == []  # new accounts alone are not notable (70 §8.5): no summary
     assert ranks(dsn) == {
         "stonehoof": ("Guild Leader", "discord_sync"),
         "moonbeard": ("Officer", "discord_sync"),
@@ -280,15 +282,20 @@ def test_file_backed_fake_end_to_end_through_patt_sync(
         "branix": ("Veteran", "discord_sync"),
         "quietguest": ("Initiate", "discord_sync"),
     }
+    assert "Audit report: 1 new issues posted" in out and "Sync summary posted" in out
     posts = [line for line in outbox_lines(outbox) if line["kind"] == "post"]
-    assert len(posts) == 1 and posts[0]["to"] == CHANNEL  # the new issue was reported
-    titles = [embed["title"] for embed in posts[0]["embeds"]]
+    assert len(posts) == 2 and {p["to"] for p in posts} == {CHANNEL}
+    titles = [embed["title"] for embed in posts[0]["embeds"]]  # the new issue was reported
     assert titles == ["🔍 Guild Identity Audit", "⚠️ In-game rank ≠ Discord role (1)"]
     assert "Stonehoof" in posts[0]["embeds"][1]["description"]
+    [summary] = posts[1]["embeds"]  # then the sync summary (70 §8.5)
+    assert summary["title"] == "📡 Sync finished: Discord" and summary["colour"] == 0x2ECC71
+    assert summary["description"] == "**4** accounts | **1** new issues"
+    assert summary["footer"].startswith("Took ") and summary["footer"].endswith("s")
 
     assert cli.main(["sync", "report", "--full"]) == 0
     assert "Reported 1 open issues" in capsys.readouterr().out
-    assert len([x for x in outbox_lines(outbox) if x["kind"] == "post"]) == 2
+    assert len([x for x in outbox_lines(outbox) if x["kind"] == "post"]) == 3
     assert cli.main(["sync", "report"]) == 0
     assert "No new issues to report" in capsys.readouterr().out
 

@@ -215,7 +215,7 @@ async def test_file_fake_rereads_its_file_and_writes_an_outbox(tmp_path: Path) -
     "content",
     ["{not json", "", '{"members": [{"id": 5, "username": "x"}]}', '["a"]', "\xff\xfe"],
 )
-async def test_broken_file_is_an_error_state_with_a_clear_message(
+async def test_broken_file_fails_the_sync_but_keeps_the_last_good_data_for_dms(
     tmp_path: Path, content: str
 ) -> None:
     source = tmp_path / "discord.json"
@@ -224,17 +224,51 @@ async def test_broken_file_is_an_error_state_with_a_clear_message(
     write(source, content)
     with pytest.raises(DiscordUnavailable, match="Discord fake file"):
         await service.list_members()
-    assert service.state == "error" and service.available is False
+    # like a real bot whose member fetch failed: still connected, DMs use the last good list
+    assert service.state == "ready" and service.available is True
+    assert service.file_error is not None and "Discord fake file" in service.file_error
+    assert await service.send_dm("100000000000000002", "invite") is DMStatus.SENT
+    assert await service.send_dm("100000000000000003", "invite") is DMStatus.DMS_CLOSED
+    await service.post("300000000000000001", None, [Embed(title="Report")])
     write(source, fixture())  # fixed: the next sync works again
     assert len(await service.list_members()) == 4
-    assert service.state == "ready"
+    assert service.state == "ready" and service.file_error is None
 
 
 async def test_missing_file_at_startup_leaves_the_fake_in_error(tmp_path: Path) -> None:
-    service = FakeDiscordService.from_file(tmp_path / "missing.json")
-    assert service.state == "error"
+    source = tmp_path / "missing.json"
+    service = FakeDiscordService.from_file(source)
+    assert service.state == "error" and service.file_error is not None
     with pytest.raises(DiscordUnavailable, match="cannot read"):
         await service.list_members()
+    # never a good read: nothing to DM from, so DMs report the bot unavailable
+    assert service.state == "error"
+    assert await service.send_dm("100000000000000002", "invite") is DMStatus.BOT_UNAVAILABLE
+    write(source, fixture())
+    assert len(await service.list_members()) == 4
+    assert service.state == "ready"
+    assert await service.send_dm("100000000000000002", "invite") is DMStatus.SENT
+
+
+async def test_everyone_role_in_a_fixture_is_skipped_for_roles_and_members(
+    tmp_path: Path,
+) -> None:
+    data = fixture()
+    everyone = "400000000000000001"  # on Discord, the @everyone role id is the server id
+    data["roles"].insert(0, {"id": everyone, "name": "@everyone", "position": 0})
+    for member in data["members"]:
+        member["roles"] = [everyone, *member.get("roles", [])]
+    roles, members, _ = parse_fixture(data)
+    assert all(role.name != "@everyone" for role in roles)
+    by_name = {m.username: m for m in members}
+    assert [r.name for r in by_name["branix"].roles] == ["Member", "Server Booster"]
+    assert by_name["quietguest"].roles == ()
+    source = tmp_path / "discord.json"
+    write(source, data)
+    service = FakeDiscordService.from_file(source)
+    assert service.state == "ready"
+    assert len(await service.list_members()) == 4
+    assert all(r.name != "@everyone" for r in await service.list_roles())
 
 
 # ------------------------------------------------------------------------------- DM text

@@ -5,10 +5,20 @@
   file-backed fake (`DISCORD_BACKEND=fake`, or demo mode without a token), the real bot
   (`auto` with a token and a valid `DISCORD_GUILD_ID`) or the null service. The bot logs in
   as a background task; the app never waits for Discord. Shutdown closes it within 10 s.
+- The fake reads `DISCORD_FAKE_FILE`. Only demo mode (`DEMO_MODE` / `patt serve --demo`) falls
+  back to the bundled demo server when that is empty: anywhere else `DISCORD_BACKEND=fake`
+  without a file counts as not configured (an error is logged, the app runs with Discord
+  `disabled`, and `patt sync discord|report` exit 4 saying so), so the 36 demo members can
+  never land in a real database by accident. Never a fake in production.
 - With `SCHEDULER_ENABLED`, a full member + role sync runs 60 s after Discord is ready and
   then every `DISCORD_SYNC_INTERVAL_MINUTES` (advisory lock 3, so one process at a time).
 - A sync is followed by the dependent steps (decision 12): matching → integrity → report of
-  new issues. Matching and the integrity check are the identity engine's
+  new issues → the "📡 Sync finished: Discord" summary (70 §8.5) in the audit channel when
+  accounts departed or there are new issues (new accounts alone are not notable; no audit
+  channel or Discord down ⇒ silently skipped). The summary is posted where the follow-ups run
+  (scheduled sync, trigger endpoint and page, CLI); when a scheduled sync hands its follow-ups
+  to the scheduler's pipeline (`app.state.request_pipeline`), that pipeline owns the summary.
+  Matching and the integrity check are the identity engine's
   (`sv_common.guild_sync.identity_engine.run_matching`, `integrity_checker.run_integrity_check`)
   and are skipped while that module is not installed. Member events request that pipeline
   through `app.state.request_pipeline` when the scheduler provides one, else through a local
@@ -26,6 +36,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -47,7 +58,12 @@ from sv_common.guild_sync.discord_sync import (
     MemberSyncStats,
     run_discord_sync,
 )
-from sv_common.guild_sync.reporter import ReportResult, deliver_issue_report
+from sv_common.guild_sync.reporter import (
+    NO_ISSUES,
+    ReportResult,
+    deliver_issue_report,
+    post_sync_summary,
+)
 from sv_common.identity.realms import is_snowflake
 
 log = logging.getLogger(__name__)
@@ -62,6 +78,11 @@ NOT_CONFIGURED = (
     "(or DISCORD_BACKEND=fake with DISCORD_FAKE_FILE)."
 )
 NO_CHANNEL = "No audit channel is configured (PATT_AUDIT_CHANNEL_ID)."
+FAKE_WITHOUT_FILE = (
+    "DISCORD_BACKEND=fake needs DISCORD_FAKE_FILE (the bundled demo Discord server is used "
+    "only in demo mode); Discord stays disabled."
+)
+SUMMARY_LABEL = "Discord"
 
 
 # ------------------------------------------------------------------------------ building
@@ -79,7 +100,10 @@ def build_service(settings: Settings) -> Any:
         backend == "auto" and not settings.discord_bot_token and settings.demo_mode
     )
     if use_fake and not settings.is_production:
-        path = settings.discord_fake_file or str(DEMO_FILE)
+        path = settings.discord_fake_file or (str(DEMO_FILE) if settings.demo_mode else "")
+        if not path:
+            log.error("%s", FAKE_WITHOUT_FILE)
+            return NullDiscordService()
         return FakeDiscordService.from_file(path, outbox=settings.discord_fake_outbox or None)
     if not settings.discord_bot_token:
         return NullDiscordService()
@@ -92,6 +116,13 @@ def build_service(settings: Settings) -> Any:
     from sv_common.discord.bot import DiscordBotService
 
     return DiscordBotService(settings.discord_bot_token, settings.discord_guild_id)
+
+
+def not_configured_message(settings: Settings) -> str:
+    """Why `build_service` gave the null service, for the CLI."""
+    if settings.discord_backend == "fake" and not settings.discord_fake_file.strip():
+        return FAKE_WITHOUT_FILE
+    return NOT_CONFIGURED
 
 
 def is_configured(service: Any) -> bool:
@@ -193,6 +224,10 @@ async def run_followups(
             service=service, sessionmaker=sessionmaker, settings=settings
         )
         outcome["reported"] = report.reported
+        if report.skipped:
+            outcome["report_skipped"] = report.skipped
+        if report.skipped in (None, NO_ISSUES):  # the report looked: its un-notified issues
+            outcome["new_issues"] = report.total
         if report.error:
             outcome["report_error"] = report.error
     finally:
@@ -210,11 +245,13 @@ async def sync_discord(
     scheduled: bool = False,
     followups: bool = True,
 ) -> dict[str, Any] | None:
-    """A full Discord sync under lock 3, then its dependent steps when anything changed.
+    """A full Discord sync under lock 3, then its dependent steps when anything changed, then
+    the §8.5 summary (with `followups`; `result["summary"]` is "posted" or why not).
 
     Manual runs: Conflict when another sync holds the lock, Unavailable when Discord is down.
     Scheduled runs return None instead of raising.
     """
+    started = time.monotonic()
     held = await locks.try_acquire(engine, locks.DISCORD_SYNC)
     if held is None:
         if scheduled:
@@ -235,11 +272,51 @@ async def sync_discord(
     if stats is None:
         return None
     result: dict[str, Any] = {"sync": stats.as_dict(), "changed": stats.changed}
-    if followups and (stats.changed or not scheduled):
+    if not followups:
+        return result
+    if stats.changed or not scheduled:
         result["pipeline"] = await run_followups(
             service=service, sessionmaker=sessionmaker, engine=engine, settings=settings
         )
+    result["summary"] = await post_summary(
+        service=service,
+        sessionmaker=sessionmaker,
+        settings=settings,
+        stats=stats,
+        issues=int(result.get("pipeline", {}).get("new_issues", 0)),
+        seconds=time.monotonic() - started,
+    )
     return result
+
+
+async def post_summary(
+    *,
+    service: Any,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    stats: MemberSyncStats,
+    issues: int,
+    seconds: float,
+) -> str:
+    """The "📡 Sync finished: Discord" message (70 §8.5) when accounts left or issues are new."""
+    try:
+        async with sessionmaker() as session:
+            channel = await audit_channel_id(session, settings)
+    except Exception:
+        log.exception("sync summary: could not read the audit channel")
+        return "failed: could not read the audit channel"
+    return await post_sync_summary(
+        service,
+        channel,
+        source_label=SUMMARY_LABEL,
+        found=stats.found,
+        new=stats.new,
+        departed=stats.departed,
+        issues=issues,
+        seconds=seconds,
+        noun="accounts",
+        new_is_notable=False,
+    )
 
 
 # ---------------------------------------------------------------------- in the app
@@ -389,7 +466,7 @@ async def _cli_service(settings: Settings) -> tuple[Any, asyncio.Task[None] | No
 
     service = build_service(settings)
     if not is_configured(service):
-        raise NotConfigured(NOT_CONFIGURED)
+        raise NotConfigured(not_configured_message(settings))
     task = None
     starter = getattr(service, "start", None)
     if starter is not None:
@@ -457,10 +534,16 @@ async def _cli_sync_discord(url: str, settings: Settings) -> int:
         for key in ("matching", "integrity"):
             if key in pipeline:
                 print(f"{key.capitalize()}: {pipeline[key]}")
-        if "reported" in pipeline:
+        if pipeline.get("report_skipped"):
+            print(f"Audit report skipped: {pipeline['report_skipped']}.")
+        elif "reported" in pipeline:
             print(f"Audit report: {pipeline['reported']} new issues posted")
         if pipeline.get("report_error"):
             print(f"Audit report stopped: {pipeline['report_error']}")
+        if result.get("summary") == "posted":
+            print("Sync summary posted to the audit channel.")
+        elif str(result.get("summary", "")).startswith("failed"):
+            print(f"Sync summary not posted: {result['summary'].removeprefix('failed: ')}")
         if sync["status"] == "partial":
             print(f"Partial: {sync['message']}")
             return 5
@@ -514,6 +597,7 @@ def cmd_sync_discord(args: argparse.Namespace, settings: Settings) -> int:
 
     url = cli.database_url(settings)
     cli.upgrade_database(url)
+    cli.run_async(url, cli._seed)  # role sync needs the ranks, like serve/create-admin/demo
     return asyncio.run(_cli_sync_discord(url, settings))
 
 
@@ -523,6 +607,7 @@ def cmd_sync_report(args: argparse.Namespace, settings: Settings) -> int:
 
     url = cli.database_url(settings)
     cli.upgrade_database(url)
+    cli.run_async(url, cli._seed)
     return asyncio.run(_cli_sync_report(url, settings, full=bool(args.full)))
 
 

@@ -6,17 +6,23 @@ limits. Two ways to build it:
 - in memory: `FakeDiscordService(members=[...], roles=[...])` or `from_fixture(dict)` (tests);
 - file-backed: `from_file(path, outbox=...)` (`DISCORD_BACKEND=fake`). The JSON file is re-read
   on every `list_members()` call, i.e. on every full sync, so an operator or a black-box test can
-  edit it and trigger a sync. A file that cannot be read or parsed puts the fake in state
-  `error` and the sync fails with the file's problem named (nothing is written); the next sync
-  after the file is fixed works again. Every delivered DM and post is appended to the outbox as
-  one JSON line: `{"kind": "dm"|"post", "to", "content", "embeds", "at"}`.
+  edit it and trigger a sync. A file that cannot be read or parsed makes that sync fail with the
+  file's problem named (`DiscordUnavailable`, nothing is written; the problem is also kept in
+  `file_error`); the next sync after the file is fixed works again. Like a real bot whose member
+  fetch failed, the fake stays `ready` with its last good data meanwhile, so DMs and posts keep
+  working; only a fake that never read its file successfully is in state `error` (unavailable:
+  DMs answer `bot_unavailable`). Every delivered DM and post is appended to the outbox as one
+  JSON line: `{"kind": "dm"|"post", "to", "content", "embeds", "at"}`.
+
+`@everyone` (a role named exactly so) may appear in a fixture's `roles` and in members' role
+lists; it is skipped in both places, as the real bot never reports it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +44,9 @@ from sv_common.discord.interface import (
 from sv_common.identity.realms import is_snowflake
 
 log = logging.getLogger(__name__)
+
+
+EVERYONE = "@everyone"
 
 
 class FakeFixtureError(ValueError):
@@ -93,17 +102,34 @@ def parse_roles(raw: Any) -> list[DiscordRole]:
         if role_id in seen:
             raise FakeFixtureError(f"{where}: duplicate role id {role_id}")
         seen.add(role_id)
-        if name == "@everyone":
+        if name == EVERYONE:
             continue
         roles.append(DiscordRole(id=role_id, name=name, position=position))
     return roles
 
 
-def parse_members(raw: Any, roles: Sequence[DiscordRole]) -> list[DiscordMemberInfo]:
-    """Members of a fixture; their `roles` are ids of the fixture's roles."""
+def everyone_role_ids(raw: Any) -> set[str]:
+    """Ids of the fixture roles named `@everyone` (skipped by `parse_roles` and `parse_members`)."""
+    if not isinstance(raw, list):
+        return set()
+    return {
+        str(item.get("id"))
+        for item in raw
+        if isinstance(item, dict) and item.get("name") == EVERYONE and is_snowflake(item.get("id"))
+    }
+
+
+def parse_members(
+    raw: Any, roles: Sequence[DiscordRole], *, everyone: Collection[str] = ()
+) -> list[DiscordMemberInfo]:
+    """Members of a fixture; their `roles` are ids of the fixture's roles.
+
+    Ids in `everyone` (the `@everyone` role, see `everyone_role_ids`) are accepted and dropped.
+    """
     if not isinstance(raw, list):
         raise FakeFixtureError("'members' must be a list")
     by_id = {role.id: role for role in roles}
+    skipped = set(everyone)
     members: list[DiscordMemberInfo] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
@@ -123,6 +149,8 @@ def parse_members(raw: Any, roles: Sequence[DiscordRole]) -> list[DiscordMemberI
         member_roles: list[DiscordRole] = []
         for role_index, role_id in enumerate(role_ids):
             role_id = _snowflake(role_id, f"{where}.roles[{role_index}]")
+            if role_id in skipped:
+                continue
             if role_id not in by_id:
                 raise FakeFixtureError(f"{where}.roles[{role_index}]: unknown role id {role_id}")
             member_roles.append(by_id[role_id])
@@ -147,8 +175,9 @@ def parse_fixture(data: Any) -> tuple[list[DiscordRole], list[DiscordMemberInfo]
     """Validate a whole fixture: (roles, members, dms_closed); FakeFixtureError on any problem."""
     if not isinstance(data, dict):
         raise FakeFixtureError("the fixture must be a JSON object with 'roles' and 'members'")
-    roles = parse_roles(data.get("roles", []))
-    members = parse_members(data.get("members", []), roles)
+    raw_roles = data.get("roles", [])
+    roles = parse_roles(raw_roles)
+    members = parse_members(data.get("members", []), roles, everyone=everyone_role_ids(raw_roles))
     closed_raw = data.get("dms_closed", [])
     if not isinstance(closed_raw, list):
         raise FakeFixtureError("'dms_closed' must be a list of user ids")
@@ -215,6 +244,8 @@ class FakeDiscordService:
         self.outbox: Path | None = Path(outbox) if outbox else None
         self.source_file: Path | None = Path(source_file) if source_file else None
         self.is_file_fake = self.source_file is not None
+        self.file_error: str | None = None  # the file's problem at the last read, if any
+        self._file_read_ok = False  # a good read happened: keep serving that data on errors
         self._listeners: list[Listener] = []
         self._next_message = 300000000000000000
 
@@ -233,6 +264,7 @@ class FakeDiscordService:
             fake.reload()
         except FakeFixtureError as exc:
             log.error("%s", exc)
+            fake.file_error = str(exc)
             fake.state = "error"
         return fake
 
@@ -244,6 +276,7 @@ class FakeDiscordService:
         self._roles = roles
         self._members = {m.id: m for m in members}
         self.dms_closed = closed
+        self._file_read_ok = True
 
     # ------------------------------------------------------------------ state
     @property
@@ -274,13 +307,20 @@ class FakeDiscordService:
         self._members = {m.id: m for m in members}
 
     async def list_members(self) -> list[DiscordMemberInfo]:
-        """All members incl. bots; a file-backed fake re-reads its file first."""
+        """All members incl. bots; a file-backed fake re-reads its file first.
+
+        A bad file raises DiscordUnavailable naming the problem. The fake stays `ready` with
+        its last good data when it had one (DMs and posts keep working), else it is `error`.
+        """
         if self.source_file is not None and self.state in ("ready", "error"):
             try:
                 self.reload()
             except FakeFixtureError as exc:
-                self.state = "error"
+                self.file_error = str(exc)
+                if not self._file_read_ok:
+                    self.state = "error"
                 raise DiscordUnavailable(str(exc)) from exc
+            self.file_error = None
             self.state = "ready"
         self._require_available()
         if self.fail_members_with is not None:

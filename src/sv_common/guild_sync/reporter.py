@@ -4,6 +4,9 @@ Issues are grouped into one embed per type (severity order critical > warning > 
 type, then first detection), packed greedily into messages within Discord's limits, and an
 issue is marked notified only once the message that counted it was delivered: when a send
 fails the report stops there and the rest is retried next time.
+
+`post_sync_summary` posts the one-embed "📡 Sync finished" message of §8.5 to the same audit
+channel after a sync pipeline, only when something notable happened; it marks nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ SUMMARY_COLOUR = 0x2ECC71
 LINES_PER_TYPE = 20
 MAX_LINE = 300
 TRUNCATED = "…truncated"
+NO_ISSUES = "no issues to report"
 ISSUE_TYPES: dict[str, tuple[str, str]] = {
     "orphan_wow": ("🎮", "Characters not linked to a member"),
     "orphan_discord": ("💬", "Discord members with no character"),
@@ -189,7 +193,7 @@ async def deliver_issue_report(
     issues = await load_issues(session, full=full)
     result = ReportResult(total=len(issues))
     if not issues:
-        result.skipped = "no issues to report"
+        result.skipped = NO_ISSUES
         return result
     for message in build_report(issues, full=full, guild_name=guild_name):
         try:
@@ -235,11 +239,15 @@ def sync_summary_embed(
     departed: int,
     issues: int,
     seconds: float,
+    noun: str = "characters",
 ) -> Embed | None:
-    """The "sync finished" embed (§8.5), or None when nothing notable happened."""
+    """The "sync finished" embed (§8.5), or None when nothing notable happened.
+
+    `noun` names what was found ("characters"; a Discord sync counts "accounts").
+    """
     if not (new or departed or issues):
         return None
-    parts = [f"**{found}** characters"] if found else []
+    parts = [f"**{found}** {noun}"] if found else []
     if new:
         parts.append(f"**{new}** new")
     if departed:
@@ -252,3 +260,48 @@ def sync_summary_embed(
         colour=SUMMARY_COLOUR,
         footer=f"Took {seconds:.1f}s",
     )
+
+
+async def post_sync_summary(
+    service: DiscordService,
+    channel_id: str | None,
+    *,
+    source_label: str,
+    found: int,
+    new: int,
+    departed: int,
+    issues: int,
+    seconds: float,
+    noun: str = "characters",
+    new_is_notable: bool = True,
+) -> str:
+    """Post the §8.5 summary to the audit channel; returns "posted" or why it was not.
+
+    Nothing notable, no audit channel or Discord not connected ⇒ skipped silently. A refused
+    post is logged and reported in the result, never raised (the sync itself succeeded).
+    Marks nothing: issues are marked notified only by the report.
+    """
+    if not (departed or issues or (new and new_is_notable)):
+        return "nothing notable"
+    embed = sync_summary_embed(
+        source_label=source_label,
+        found=found,
+        new=new,
+        departed=departed,
+        issues=issues,
+        seconds=seconds,
+        noun=noun,
+    )
+    if embed is None:  # pragma: no cover - something above is non-zero
+        return "nothing notable"
+    if not channel_id:
+        return "no audit channel configured"
+    if not service.available:
+        return "Discord is not connected"
+    try:
+        await service.post(channel_id, None, [embed])
+    except DiscordError as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        log.warning("sync summary not posted: %s", message)
+        return f"failed: {message}"
+    return "posted"
