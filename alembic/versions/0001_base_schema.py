@@ -31,9 +31,13 @@ CREATE SCHEMA common;
 CREATE SCHEMA patt;
 CREATE SCHEMA guild_identity;
 
+-- Keeps updated_at current for every writer, raw SQL included; a writer that sets updated_at
+-- itself (the injectable clock, the sheet import's `updated` dates) keeps its value.
 CREATE FUNCTION common.set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.updated_at = now();
+    IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
+        NEW.updated_at = now();
+    END IF;
     RETURN NEW;
 END;
 $$;

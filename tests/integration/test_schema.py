@@ -81,3 +81,27 @@ def test_downgrade_removes_everything_and_upgrade_restores() -> None:
     finally:
         with psycopg.connect(_psycopg_dsn(admin), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_updated_at_trigger_stamps_writes_but_keeps_explicit_values(app: object) -> None:
+    from sqlalchemy import text
+
+    async with app.state.sessionmaker() as session, session.begin():  # type: ignore[attr-defined]
+        await session.execute(
+            text(
+                "UPDATE common.guild_ranks SET updated_at = '2020-01-01T00:00:00+00:00' WHERE level = 1"
+            )
+        )
+    async with app.state.sessionmaker() as session, session.begin():  # type: ignore[attr-defined]
+        kept = await session.scalar(
+            text("SELECT updated_at FROM common.guild_ranks WHERE level = 1")
+        )
+        assert kept.year == 2020  # an explicitly written value is kept
+        await session.execute(
+            text("UPDATE common.guild_ranks SET name = 'Recruit' WHERE level = 1")
+        )
+    async with app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        stamped = await session.scalar(
+            text("SELECT updated_at FROM common.guild_ranks WHERE level = 1")
+        )
+        assert stamped.year >= 2025  # a write that does not set it gets now()

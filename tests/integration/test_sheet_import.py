@@ -631,3 +631,28 @@ async def test_a_300_member_sheet_imports_quickly(
     assert summary["discordIds"]["set"] == 300
     assert await count_rows(db, "common.member_availability") == 2100
     assert elapsed < 5, f"import took {elapsed:.1f} s"
+
+
+async def test_reimport_with_a_changed_day_stores_the_sheet_updated_date(
+    import_settings: Settings,
+    db: AsyncSession,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    code, _, _ = await run_cli(capsys, "import-sheets", "--json", str(FIXTURE))
+    assert code == 0
+    export = json.loads(FIXTURE.read_text())
+    export["availability"][0]["monday"] = True
+    export["availability"][0]["updated"] = "2025-02-01T12:00:00.000Z"
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(export))
+    code, _, _ = await run_cli(capsys, "import-sheets", "--json", str(changed))
+    assert code == 0
+    monday = await rows(
+        db,
+        "SELECT a.available, a.updated_at FROM common.member_availability a "
+        "JOIN common.guild_members m ON m.id = a.member_id "
+        "WHERE m.discord_username = 'tankyhank' AND a.day_of_week = 'monday'",
+    )
+    assert monday[0][0] is True
+    assert monday[0][1].isoformat() == "2025-02-01T12:00:00+00:00"

@@ -1091,8 +1091,9 @@ async def _write_availability(
             columns[name].is_distinct_from(statement.excluded[name])
             for name in ("available", "notes", "auto_signup", "wants_reminders")
         ]
-        # Unchanged rows are not touched, so a second run leaves them (and updated_at,
-        # which the table's trigger sets on every UPDATE) exactly as they were.
+        # Unchanged rows are not touched, so a second run leaves them exactly as they were;
+        # a changed row takes the sheet's `updated` (10.4 step 2; the table's trigger keeps an
+        # explicitly written updated_at).
         await session.execute(
             statement.on_conflict_do_update(
                 constraint="uq_member_day",
@@ -1101,6 +1102,7 @@ async def _write_availability(
                     "notes": statement.excluded.notes,
                     "auto_signup": statement.excluded.auto_signup,
                     "wants_reminders": statement.excluded.wants_reminders,
+                    "updated_at": statement.excluded.updated_at,
                 },
                 where=or_(*changed),
             )
