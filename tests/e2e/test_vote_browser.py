@@ -233,3 +233,125 @@ def test_admin_pages_fit_a_phone(live_server: LiveServer, phone_page: Any, scree
     screenshot(phone_page, "phone-edit")
     phone_page.goto("/admin/campaigns")
     assert not has_horizontal_scroll(phone_page)
+
+
+def slots_fit(page: Any) -> bool:
+    """Every pick slot lies inside the picks bar and the viewport; nothing scrolls sideways."""
+    return bool(
+        page.evaluate(
+            """() => {
+                const bar = document.getElementById("picks-bar").getBoundingClientRect();
+                const row = document.getElementById("pick-summary");
+                if (row.scrollWidth > row.clientWidth + 1) return false;
+                return [...row.querySelectorAll(".pick-slot")].every((slot) => {
+                    const box = slot.getBoundingClientRect();
+                    return box.left >= bar.left - 1 && box.right <= bar.right + 1
+                        && box.right <= window.innerWidth + 1 && box.width > 40;
+                });
+            }"""
+        )
+    )
+
+
+def test_picks_bar_fits_a_375px_phone(
+    live_server: LiveServer, new_context: Any, screenshot: Any
+) -> None:
+    officer = live_server.create_member("stonehoof", level=4)
+    voter = live_server.create_member("moonbeard", level=2)
+    campaign_id, entry_ids = create_campaign(live_server, officer, entries=8)
+    long_names = ["Swift Spectral Tiger", "Reins of the Invincible", "Ashes of Alar"]
+
+    async def rename(session: Any) -> None:
+        from sqlalchemy import text
+
+        for entry_id, name in zip(entry_ids, long_names, strict=False):
+            await session.execute(
+                text("UPDATE patt.campaign_entries SET name = :n WHERE id = :e"),
+                {"n": name, "e": entry_id},
+            )
+
+    live_server.in_session(rename)
+    small = new_context(phone=True, viewport={"width": 375, "height": 667}).new_page()
+    log_in(small, voter, f"/vote/{campaign_id}")
+    for name in long_names:
+        card(small, name).tap()
+    assert [slot(small, r) for r in (1, 2, 3)] == long_names
+    assert small.locator("#pick-slot-1").get_attribute("title") == long_names[0]
+    small.evaluate("() => window.scrollTo(0, 0)")
+    assert slots_fit(small)
+    assert not has_horizontal_scroll(small)
+    for rank in (1, 2, 3):  # each name is on screen (whole, or cut with an ellipsis)
+        name = small.locator(f"#pick-slot-{rank} .pick-slot__name").bounding_box()
+        assert name is not None and name["width"] > 20 and name["x"] + name["width"] <= 375
+    screenshot(small, "picks-bar-375")
+
+    ten = create_campaign(live_server, officer, entries=8, picks_per_voter=8)[0]
+    small.goto(f"/vote/{ten}")
+    for name in NAMES:
+        card(small, name).tap()
+    small.evaluate("() => window.scrollTo(0, 0)")
+    assert slots_fit(small)  # eight slots wrap instead of scrolling sideways
+    assert not has_horizontal_scroll(small)
+    bar = small.locator("#picks-bar").bounding_box()
+    assert bar is not None and bar["y"] + bar["height"] <= 667 + 1
+    screenshot(small, "picks-bar-375-eight")
+
+
+def test_entry_forms_preview_the_typed_image_url(
+    live_server: LiveServer, page: Any, screenshot: Any
+) -> None:
+    officer = live_server.create_member("stonehoof", level=4)
+    campaign_id, entry_ids = create_campaign(live_server, officer, entries=1, live=False)
+    csp_errors: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            csp_errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    log_in(page, officer, f"/admin/campaigns/{campaign_id}/edit")
+    field = page.locator("#add-image")
+    preview = page.locator("img.image-preview[data-image-preview-for='add-image']")
+    status = page.locator("[data-image-preview-status-for='add-image']")
+    assert preview.is_hidden()
+
+    art = "/static/img/demo/dragon-banner.svg"
+    field.fill(art)
+    preview.wait_for(state="visible")
+    assert preview.get_attribute("src") == art
+    assert page.evaluate(
+        "() => document.querySelector(\"img.image-preview[data-image-preview-for='add-image']\")"
+        ".naturalWidth > 0"
+    )
+    screenshot(page, "preview-shown")
+
+    for refused in ("http://art.example/a.png", "/static/../app.py", "javascript:alert(1)"):
+        field.fill(refused)
+        preview.wait_for(state="hidden")
+        assert "must start with https:// or /static/" in status.inner_text()
+        assert preview.get_attribute("src") is None
+
+    field.fill("/static/img/no-such-art-here.png")  # allowed but missing: hidden again
+    page.wait_for_function(
+        "() => document.querySelector(\"[data-image-preview-status-for='add-image']\")"
+        ".textContent.includes('could not be loaded')"
+    )
+    assert preview.is_hidden()
+
+    field.fill(art)
+    preview.wait_for(state="visible")
+    field.fill("")
+    preview.wait_for(state="hidden")
+    assert status.inner_text().strip() == ""
+
+    # Edit Entry: the preview follows the field too (the stored image is missing here)
+    page.locator(f".entry-row[data-entry-id='{entry_ids[0]}'] summary").click()
+    edit_field = page.locator(f"#edit-{entry_ids[0]}-image")
+    edit_preview = page.locator(
+        f"img.image-preview[data-image-preview-for='edit-{entry_ids[0]}-image']"
+    )
+    assert edit_preview.is_hidden()
+    edit_field.fill(art)
+    edit_preview.wait_for(state="visible")
+    screenshot(page, "edit-preview-shown")
+    assert csp_errors == []

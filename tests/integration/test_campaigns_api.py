@@ -1332,6 +1332,256 @@ async def test_weighted_results_for_2000_ballots_compute_quickly(
         assert time.perf_counter() - started < 0.1
 
 
+# ------------------------------------------------------------------------------ review fixes
+NUL = "\u0000"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"title": f"Art{NUL}Vote"}, "title"),
+        ({"description": f"Pick{NUL}"}, "description"),
+    ],
+)
+async def test_nul_in_campaign_text_is_422_naming_the_field(
+    app: Any,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    db: Any,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    headers = await officer(app, factory)
+    created = await client.post(ADMIN, json=campaign_body(**change), headers=headers)
+    assert created.status_code == 422, created.text
+    assert (
+        created.json()["error"] == f"Invalid value for '{field}': must not contain NUL characters"
+    )
+    assert await count_rows(db, "patt.campaigns") == 0
+    campaign = await make_campaign(client, headers, entries=0)
+    patched = await client.patch(f"{ADMIN}/{campaign['id']}", json=change, headers=headers)
+    assert patched.status_code == 422 and f"'{field}'" in patched.json()["error"]
+    after = (await client.get(f"{ADMIN}/{campaign['id']}", headers=headers)).json()["data"]
+    assert after == campaign
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": f"Dra{NUL}gon"}, "name"),
+        ({"description": f"fiery{NUL}"}, "description"),
+        ({"image_url": f"https://art.example/{NUL}.png"}, "image_url"),
+    ],
+)
+async def test_nul_in_entry_text_is_422_naming_the_field(
+    app: Any,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    db: Any,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    headers = await officer(app, factory)
+    campaign = await make_campaign(client, headers, entries=1)
+    added = await client.post(
+        f"{ADMIN}/{campaign['id']}/entries", json={"name": "Art", **change}, headers=headers
+    )
+    assert added.status_code == 422, added.text
+    assert added.json()["error"] == f"Invalid value for '{field}': must not contain NUL characters"
+    patched = await client.patch(
+        f"/api/v1/admin/campaign-entries/{ids(campaign)[0]}", json=change, headers=headers
+    )
+    assert patched.status_code == 422 and f"'{field}'" in patched.json()["error"]
+    after = (await client.get(f"{ADMIN}/{campaign['id']}", headers=headers)).json()["data"]
+    assert after == campaign
+
+
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+async def test_extreme_start_with_an_offset_is_422(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any, start: str
+) -> None:
+    headers = await officer(app, factory)
+    created = await client.post(ADMIN, json=campaign_body(start_at=start), headers=headers)
+    assert created.status_code == 422, created.text
+    assert (
+        created.json()["error"]
+        == "Invalid value for 'start_at': must be between the years 2000 and 9000"
+    )
+    assert await count_rows(db, "patt.campaigns") == 0
+    campaign = await make_campaign(client, headers, entries=0)
+    patched = await client.patch(
+        f"{ADMIN}/{campaign['id']}", json={"start_at": start}, headers=headers
+    )
+    assert patched.status_code == 422, patched.text
+    assert "between the years 2000 and 9000" in patched.json()["error"]
+    after = (await client.get(f"{ADMIN}/{campaign['id']}", headers=headers)).json()["data"]
+    assert after == campaign
+
+
+async def test_deeply_nested_vote_body_is_400(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
+    headers = await officer(app, factory)
+    campaign = await make_campaign(client, headers, activate=True)
+    body = b'{"picks":' + b"[" * 1200 + b"]" * 1200 + b"}"
+    response = await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote",
+        content=body,
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json() == {"ok": False, "error": "Malformed JSON body."}
+    assert await count_rows(db, "patt.ballots") == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://art.example/a.png",
+        "HTTP://art.example/a.png",
+        "/static/../secrets.png",
+        "/static/img/../../app.py",
+        "/static/%2e%2e/app.py",
+        "/static/img/%2E%2E/x.png",
+        "/static/img\\..\\x.png",
+        "/static//evil.example/a.png",
+        "/static/img//a.png",
+        "/static/",
+    ],
+)
+async def test_image_url_must_be_https_or_a_clean_static_path(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any, url: str
+) -> None:
+    headers = await officer(app, factory)
+    campaign = await make_campaign(client, headers, entries=1)
+    added = await client.post(
+        f"{ADMIN}/{campaign['id']}/entries", json={"name": "Art", "image_url": url}, headers=headers
+    )
+    assert added.status_code == 422, added.text
+    assert added.json()["error"] == (
+        "Invalid value for 'image_url': must be an https:// URL or a path under /static/ "
+        "(no '..', '%2e', backslashes or '//')"
+    )
+    patched = await client.patch(
+        f"/api/v1/admin/campaign-entries/{ids(campaign)[0]}",
+        json={"image_url": url},
+        headers=headers,
+    )
+    assert patched.status_code == 422
+    assert await count_rows(db, "patt.campaign_entries") == 1
+
+
+async def test_image_url_accepts_https_and_static_paths(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    headers = await officer(app, factory)
+    campaign = await make_campaign(client, headers, entries=0)
+    for url in (
+        "https://art.example/a.png?x=1",
+        "HTTPS://Art.Example/B.PNG",
+        "/static/img/a.b.png",
+    ):
+        added = await client.post(
+            f"{ADMIN}/{campaign['id']}/entries",
+            json={"name": "Art", "image_url": url},
+            headers=headers,
+        )
+        assert added.status_code == 201, added.text
+        assert added.json()["data"]["image_url"] == url
+
+
+async def test_status_pass_uses_the_injected_now_for_early_close(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    headers = await officer(app, factory)
+    campaign = await make_campaign(
+        client, headers, activate=True, min_rank_to_vote=4, early_close_if_all_voted=False
+    )
+    await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=headers
+    )
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            text("UPDATE patt.campaigns SET early_close_if_all_voted = true WHERE id = :c"),
+            {"c": campaign["id"]},
+        )
+    later = T0 + timedelta(hours=5)  # the clock itself stays at T0
+    result = await campaign_service.run_status_pass(app.state.sessionmaker, later)
+    assert result["early_closed"] == [campaign["id"]]
+    data = (await client.get(f"{PUBLIC}/{campaign['id']}")).json()["data"]
+    assert data["close_reason"] == "early_close"
+    assert data["closed_at"] == later.isoformat()
+
+    # and a `now` past the end does not early-close (the expiry step owns that campaign)
+    other = await make_campaign(
+        client, headers, activate=True, min_rank_to_vote=4, early_close_if_all_voted=False
+    )
+    await client.post(f"{PUBLIC}/{other['id']}/vote", json=picks(ids(other)[:3]), headers=headers)
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            text("UPDATE patt.campaigns SET early_close_if_all_voted = true WHERE id = :c"),
+            {"c": other["id"]},
+        )
+    past_end = T0 + timedelta(hours=200)
+    closed = await campaign_service.check_early_close(
+        app.state.sessionmaker, other["id"], now=past_end
+    )
+    assert closed is False
+
+
+async def test_patch_entry_reconciles_its_campaign_first(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
+    headers = await officer(app, factory)
+    campaign = await make_campaign(client, headers, entries=3)
+    clock.set_now(T0 + timedelta(days=1, minutes=1))  # start_at has passed
+    response = await client.patch(
+        f"/api/v1/admin/campaign-entries/{ids(campaign)[0]}", json={"name": "X"}, headers=headers
+    )
+    assert response.status_code == 409, response.text
+    assert (
+        response.json()["error"] == "Entries can only be changed while campaign is in draft status"
+    )
+    data = (await client.get(f"{ADMIN}/{campaign['id']}", headers=headers)).json()["data"]
+    assert data["status"] == "live" and data["entries"][0]["name"] == "Dragon"
+
+
+async def test_live_results_of_a_draft_answer_like_results(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    headers = await officer(app, factory)
+    campaign = await make_campaign(client, headers, entries=3)
+    _, voter = await member(app, factory)
+    for who in (headers, voter):
+        results = await client.get(f"{PUBLIC}/{campaign['id']}/results", headers=who)
+        live = await client.get(f"{PUBLIC}/{campaign['id']}/results/live", headers=who)
+        assert results.status_code == live.status_code == 403
+        assert live.json()["error"] == results.json()["error"] == "Results not yet available"
+
+
+async def test_vote_service_check_early_close_entry_point(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    headers = await officer(app, factory)
+    campaign = await make_campaign(
+        client, headers, activate=True, min_rank_to_vote=4, early_close_if_all_voted=False
+    )
+    factory_ = app.state.sessionmaker
+    assert await vote_service.check_early_close(factory_, campaign["id"]) is False  # disabled
+    await client.post(
+        f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=headers
+    )
+    async with factory_() as session, session.begin():
+        await session.execute(
+            text("UPDATE patt.campaigns SET early_close_if_all_voted = true WHERE id = :c"),
+            {"c": campaign["id"]},
+        )
+    assert await vote_service.check_early_close(factory_, campaign["id"]) is True
+    data = (await client.get(f"{PUBLIC}/{campaign['id']}")).json()["data"]
+    assert data["status"] == "closed" and data["close_reason"] == "early_close"
+    assert await vote_service.check_early_close(factory_, campaign["id"]) is False  # already closed
+
+
 # ------------------------------------------------------------------------------ migration
 def test_migration_0002_downgrades_and_upgrades() -> None:
     admin = os.environ.get("TEST_DATABASE_URL") or _server_admin_url()

@@ -661,3 +661,144 @@ async def test_blocked_draft_banner(app: Any, client: httpx.AsyncClient, factory
     login(app, client, officer)
     html = (await client.get(f"/admin/campaigns/{campaign_id}/edit")).text
     assert 'id="blocked-banner"' in html and "1 of the 3 entries it needs" in html
+
+
+# ------------------------------------------------------------------------------ review fixes
+NUL = "\u0000"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "label"),
+    [
+        ("title", f"Banner{NUL}Vote", "Title"),
+        ("description", f"Pick{NUL}one", "Description"),
+        ("start_at", f"2030-03-05T18:00{NUL}", "Start"),
+        ("discord_channel_id", f"1234567890123456{NUL}78", "Discord channel ID"),
+    ],
+)
+async def test_nul_in_campaign_form_rerenders_with_a_message(
+    app: Any,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    db: Any,
+    field: str,
+    value: str,
+    label: str,
+) -> None:
+    officer = await factory.officer()
+    login(app, client, officer)
+    form = campaign_form(**{"description": "Keep me", field: value})
+    response = await client.post("/admin/campaigns/new", data=form)
+    assert response.status_code == 400
+    assert f"{label}: must not contain NUL characters." in response.text
+    assert has_id(response.text, "campaign-form") and NUL not in response.text
+    if field != "description":
+        assert "Keep me" in response.text
+    assert await count_rows(db, "patt.campaigns") == 0
+
+    campaign_id, _ = await make_campaign(app, officer=officer)
+    edited = await client.post(f"/admin/campaigns/{campaign_id}/edit", data=form)
+    assert edited.status_code == 400
+    assert f"{label}: must not contain NUL characters." in edited.text
+    title = (await db.execute(text("SELECT title FROM patt.campaigns"))).scalar_one()
+    assert title == "Guild Art Vote"
+
+
+@pytest.mark.parametrize(
+    ("field", "label"),
+    [("name", "Name"), ("description", "Description"), ("image_url", "Image URL")],
+)
+async def test_nul_in_entry_forms_rerenders_with_a_message(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any, field: str, label: str
+) -> None:
+    officer = await factory.officer()
+    campaign_id, entry_ids = await make_campaign(app, officer=officer, entries=1)
+    login(app, client, officer)
+    base = f"/admin/campaigns/{campaign_id}"
+    data = {"csrf_token": CSRF, "name": "Gryphon", "image_url": "https://a.example/g.png"}
+    data[field] = data.get(field, "x") + NUL
+    added = await client.post(f"{base}/entries", data=data)
+    assert added.status_code == 400
+    assert f"{label}: must not contain NUL characters." in added.text
+    assert has_id(added.text, "add-entry-form") and NUL not in added.text
+    edited = await client.post(f"{base}/entries/{entry_ids[0]}/edit", data=data)
+    assert edited.status_code == 400
+    assert f"{label}: must not contain NUL characters." in edited.text
+    assert '<details class="entry-edit" open>' in edited.text
+    rows = (await db.execute(text("SELECT name, image_url FROM patt.campaign_entries"))).all()
+    assert [tuple(r) for r in rows] == [("Dragon", "https://art.example/0.png")]
+
+
+@pytest.mark.parametrize("start", ["0001-01-01T00:00", "9999-12-31T23:59"])
+async def test_extreme_start_in_the_form_is_the_range_error(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any, start: str
+) -> None:
+    officer = await factory.officer()
+    login(app, client, officer)
+    response = await client.post("/admin/campaigns/new", data=campaign_form(start_at=start))
+    assert response.status_code == 400
+    assert "must be between the years 2000 and 9000" in response.text
+    assert await count_rows(db, "patt.campaigns") == 0
+    campaign_id, _ = await make_campaign(app, officer=officer)
+    edited = await client.post(
+        f"/admin/campaigns/{campaign_id}/edit", data=campaign_form(start_at=start)
+    )
+    assert edited.status_code == 400 and "between the years 2000 and 9000" in edited.text
+
+
+async def test_http_image_url_in_the_entry_form_says_what_is_allowed(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
+    officer = await factory.officer()
+    campaign_id, _ = await make_campaign(app, officer=officer, entries=0)
+    login(app, client, officer)
+    response = await client.post(
+        f"/admin/campaigns/{campaign_id}/entries",
+        data={"csrf_token": CSRF, "name": "Art", "image_url": "http://art.example/a.png"},
+    )
+    assert response.status_code == 400
+    assert (
+        "Image URL: must be an https:// URL or a path under /static/ "
+        "(no &#39;..&#39;, &#39;%2e&#39;, backslashes or &#39;//&#39;)." in response.text
+    )
+    assert 'value="http://art.example/a.png"' in response.text
+    assert await count_rows(db, "patt.campaign_entries") == 0
+
+
+async def test_invalid_add_entry_on_a_live_campaign_shows_the_draft_only_error(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: Any
+) -> None:
+    officer = await factory.officer()
+    campaign_id, e = await make_campaign(app, officer=officer, status="live")
+    login(app, client, officer)
+    base = f"/admin/campaigns/{campaign_id}"
+    response = await client.post(f"{base}/entries", data={"csrf_token": CSRF, "name": ""})
+    assert response.status_code == 302 and response.headers["location"] == f"{base}/edit"
+    html = (await client.get(f"{base}/edit")).text
+    assert "Entries can only be added while campaign is in draft status" in html
+    edit = await client.post(
+        f"{base}/entries/{e[0]}/edit", data={"csrf_token": CSRF, "name": "x" * 201}
+    )
+    assert edit.status_code == 302
+    html = (await client.get(f"{base}/edit")).text
+    assert "Entries can only be changed while campaign is in draft status" in html
+    assert await count_rows(db, "patt.campaign_entries") == 4
+
+
+async def test_entry_image_preview_script_only_on_the_campaign_edit_pages(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    officer = await factory.officer()
+    campaign_id, e = await make_campaign(app, officer=officer, entries=1)
+    login(app, client, officer)
+    script = '<script src="/static/js/admin-campaigns.js" defer></script>'
+    html = (await client.get(f"/admin/campaigns/{campaign_id}/edit")).text
+    assert script in html
+    assert 'data-image-preview-for="add-image"' in html
+    assert f'data-image-preview-for="edit-{e[0]}-image"' in html
+    assert re.search(r'<img class="image-preview"[^>]* hidden', html)
+    assert script in (await client.get("/admin/campaigns/new")).text
+    assert script not in (await client.get("/admin/campaigns")).text
+    assert script not in (await client.get(f"/vote/{campaign_id}")).text
+    asset = await client.get("/static/js/admin-campaigns.js")
+    assert asset.status_code == 200 and "innerHTML" not in asset.text

@@ -73,6 +73,45 @@ def test_spec_worked_example_ties_share_rank_two() -> None:
     ]
 
 
+def test_vote_service_compute_scores_is_the_spec_entry_point() -> None:
+    from patt.services import vote_service
+
+    votes = [
+        {"entry_id": DRAGON, "rank": 1},
+        {"entry_id": PHOENIX, "rank": 2},
+        {"entry_id": GRYPHON, "rank": 3},
+        {"entry_id": DRAGON, "rank": 1},
+        {"entry_id": GRYPHON, "rank": 2},
+        {"entry_id": PHOENIX, "rank": 3},
+        {"entry_id": WYVERN, "rank": 4},  # outside 1..N: nothing
+    ]
+    scores = vote_service.compute_scores(votes)  # picks_per_voter defaults to 3
+    assert scores == compute_scores(votes, 3)
+    assert scores[DRAGON] == {
+        "first": 2,
+        "second": 0,
+        "third": 0,
+        "rank_counts": [2, 0, 0],
+        "weighted_score": 6,
+    }
+    assert scores[WYVERN]["weighted_score"] == 0
+    assert vote_service.compute_scores([]) == {}
+
+
+def test_vote_service_rank_results_is_the_spec_entry_point() -> None:
+    from patt.services import vote_service
+
+    ballots = [[DRAGON, PHOENIX, GRYPHON], [DRAGON, GRYPHON, PHOENIX]]
+    votes = [{"entry_id": e, "rank": r} for b in ballots for r, e in enumerate(b, start=1)]
+    ranked = vote_service.rank_results(vote_service.compute_scores(votes, 3))
+    assert [(e, s["weighted_score"], r) for e, s, r in ranked] == [
+        (DRAGON, 6, 1),
+        (PHOENIX, 3, 2),
+        (GRYPHON, 3, 2),
+    ]
+    assert vote_service.rank_results({}) == []
+
+
 def test_tiebreak_prefers_more_first_place_picks() -> None:
     # Phoenix 3+1 = 4 (one first); Gryphon 2+2 = 4 (no first) → Phoenix above Gryphon
     ballots = [[PHOENIX, DRAGON, WYVERN], [DRAGON, GRYPHON, PHOENIX], [DRAGON, GRYPHON, WYVERN]]

@@ -3,7 +3,8 @@
 JSON numbers and booleans are strict (`"3"` or `true` is not an integer). Field rules that need
 the database (rank levels exist, type and counting method values, the view ≤ vote rule) are
 checked by `campaign_service`, so the API and the admin pages share one set of messages.
-Empty optional strings count as "not given" (null).
+Empty optional strings count as "not given" (null). No text field may contain a NUL character
+(PostgreSQL cannot store it): 422 naming the field, before anything is written.
 """
 
 from __future__ import annotations
@@ -23,12 +24,19 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from sv_common.errors import BadRequest, Invalid
 
 INT32_MAX = 2**31 - 1
 SNOWFLAKE = re.compile(r"^\d{17,20}$")
-IMAGE_URL = re.compile(r"^(https?://\S+|/static/\S+)$", re.IGNORECASE)
+HTTPS_URL = re.compile(r"^https://[^\s/?#\\]+[^\s\\]*$", re.IGNORECASE)
+STATIC_PREFIX = "/static/"
+STATIC_PATH = re.compile(r"^/static/[^\s?#]+$")
+IMAGE_URL_MESSAGE = (
+    "must be an https:// URL or a path under /static/ (no '..', '%2e', backslashes or '//')"
+)
+NUL_MESSAGE = "must not contain NUL characters"
 PICKS_MESSAGE = "picks must be a list of {entry_id, rank} objects"
 
 Id = Annotated[StrictInt, Field(ge=1, le=INT32_MAX)]
@@ -37,8 +45,20 @@ Description = Annotated[str, Field(max_length=5000)]
 SortOrder = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
 
 
+def check_no_nul(value: Any) -> Any:
+    """A string containing a NUL character is refused (`must not contain NUL characters`)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise PydanticCustomError("nul_character", NUL_MESSAGE)
+    return value
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return check_no_nul(value)
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -47,14 +67,27 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+def image_url_allowed(value: str) -> bool:
+    """Decision 11: an `https://…` URL (no whitespace or backslash), or a path under `/static/`
+    with no `..`, `%2e` (any case), backslash or `//` after the prefix."""
+    if HTTPS_URL.match(value):
+        return True
+    if not STATIC_PATH.match(value):
+        return False
+    rest = value[len(STATIC_PREFIX) :]
+    return not (
+        ".." in rest or "%2e" in rest.lower() or "\\" in rest or "//" in rest or rest[0] == "/"
+    )
+
+
 def check_image_url(value: str | None) -> str | None:
-    """Decision 11: `http(s)://…` or a path under `/static/`, at most 2048 characters."""
+    """Decision 11: `https://…` or a path under `/static/`, at most 2048 characters (422)."""
     if value is None:
         return None
     if len(value) > 2048:
-        raise ValueError("image_url must be at most 2048 characters")
-    if not IMAGE_URL.match(value) or "/../" in value or value.startswith("/static/.."):
-        raise ValueError("image_url must start with http://, https:// or /static/")
+        raise PydanticCustomError("image_url_length", "must be at most 2048 characters")
+    if not image_url_allowed(value):
+        raise PydanticCustomError("image_url", IMAGE_URL_MESSAGE)
     return value
 
 
@@ -194,7 +227,7 @@ def parse_vote_body(raw: bytes) -> list[Pick]:
     """Rule 2 of 40 §3: unparseable JSON → 400, wrong shape → 422 with the rule's message."""
     try:
         data = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deeply nested too
         raise BadRequest("Malformed JSON body.") from exc
     try:
         return _VOTE_ADAPTER.validate_python(data).picks

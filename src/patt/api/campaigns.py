@@ -92,11 +92,13 @@ async def get_results(campaign_id: CampaignId, db: DB, viewer: OptionalMember) -
 async def get_live_results(
     campaign_id: CampaignId, db: DB, member: CurrentMember
 ) -> dict[str, Any]:
-    """Same data as /results, for logged-in members who voted."""
+    """Same data as /results, for logged-in members who voted (a draft has no results)."""
     campaign = await campaign_service.get_campaign(
         db, campaign_id, message=NOT_FOUND, with_entries=False
     )
     check_view(campaign, member)
+    if campaign.status == "draft":
+        raise Forbidden("Results not yet available")
     if not await vote_service.has_voted(db, campaign_id=campaign.id, member_id=member.id):
         raise Forbidden("Vote to see live standings")
     return {"ok": True, "data": await vote_service.get_results(db, campaign)}

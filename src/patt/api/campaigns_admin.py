@@ -2,8 +2,8 @@
 
 Additions to 30 §6: `GET /campaigns/{id}` (one campaign with `votes_cast`) and
 `GET /campaigns/{id}/ballots` (closed/archived only: anonymised ballots in random order, no
-member ids or times; JSON, or CSV with `?format=csv`). Routes that name a campaign reconcile
-its status with the clock first.
+member ids or times; JSON, or CSV with `?format=csv`). Routes that name a campaign (or, for
+`PATCH /campaign-entries/{eid}`, an entry) reconcile the campaign's status with the clock first.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
-from patt.api.campaign_deps import CampaignId, reconcile_all
+from patt.api.campaign_deps import CampaignId, ReconciledEntryId, reconcile_all
 from patt.api.campaign_schemas import (
     INT32_MAX,
     CampaignCreate,
@@ -97,7 +97,7 @@ async def delete_entry(
 
 @router.patch("/campaign-entries/{entry_id}")
 async def update_entry(
-    entry_id: EntryId, body: EntryUpdate, db: DB, officer: Officer
+    entry_id: ReconciledEntryId, body: EntryUpdate, db: DB, officer: Officer
 ) -> dict[str, Any]:
     """Edit an entry of a draft campaign."""
     entry = await campaign_service.update_entry(db, entry_id=entry_id, changes=body.changes())

@@ -6,8 +6,10 @@ transaction that is rolled back when the service refuses.
 
 Choices where the spec is silent:
 - Settings, Add Entry and Edit Entry validation errors re-render the page with status 400, the
-  entered values and an error bar (the failed inline entry form stays open); state errors
-  (not draft, unknown entry) and action errors redirect back with an error flash.
+  entered values (NUL characters dropped) and an error bar (the failed inline entry form stays
+  open); state errors (not draft, unknown entry) and action errors redirect back with an error
+  flash — the draft check comes first, so a bad form posted to a live campaign gets it too.
+- A NUL character in any field is refused with "<Label>: must not contain NUL characters.".
 - Moving an entry flashes "Entry moved."; moves at the top or bottom change nothing.
 - The `type` select is shown disabled on the edit form (the type cannot change).
 """
@@ -63,6 +65,20 @@ LABELS = {
     "sort_order": "Sort order",
 }
 DURATION_PRESETS = ((24, "24h"), (48, "48h"), (168, "1 week"), (336, "2 weeks"))
+CAMPAIGN_FORM_FIELDS = (
+    "title",
+    "description",
+    "type",
+    "counting_method",
+    "picks_per_voter",
+    "min_rank_to_vote",
+    "min_rank_to_view",
+    "start_at",
+    "duration_hours",
+    "discord_channel_id",
+    "early_close_if_all_voted",
+)
+ENTRY_FORM_FIELDS = ("name", "description", "image_url", "associated_member_id", "sort_order")
 
 
 def _edit_url(campaign_id: int) -> str:
@@ -99,6 +115,20 @@ async def _officer_form(request: Request, member: GuildMember | None) -> dict[st
     return form
 
 
+NUL_FORM_MESSAGE = "{label}: must not contain NUL characters."
+
+
+def _reject_nul(form: dict[str, str], names: tuple[str, ...]) -> None:
+    """FormError naming the first of `names` whose value contains a NUL character."""
+    for name in names:
+        if "\x00" in form.get(name, ""):
+            raise FormError(NUL_FORM_MESSAGE.format(label=LABELS.get(name, name)))
+
+
+def _without_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def _int(form: dict[str, str], name: str, *, required: bool = False) -> int | None:
     raw = form.get(name, "").strip()
     if not raw:
@@ -123,6 +153,7 @@ def parse_start(raw: str) -> datetime:
 
 def campaign_fields(form: dict[str, str]) -> dict[str, Any]:
     """The settings form as validated campaign fields (FormError / ValidationError)."""
+    _reject_nul(form, CAMPAIGN_FORM_FIELDS)
     data: dict[str, Any] = {
         "title": form.get("title", ""),
         "description": form.get("description", ""),
@@ -140,6 +171,7 @@ def campaign_fields(form: dict[str, str]) -> dict[str, Any]:
 
 
 def _entry_fields(form: dict[str, str], model: type[BaseModel]) -> dict[str, Any]:
+    _reject_nul(form, ENTRY_FORM_FIELDS)
     data: dict[str, Any] = {
         "name": form.get("name", ""),
         "description": form.get("description", ""),
@@ -188,7 +220,9 @@ def form_values(campaign: Campaign | None = None) -> dict[str, Any]:
 
 def _submitted_values(form: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {
-        key: form.get(key, "") for key in form_values() if key != "early_close_if_all_voted"
+        key: _without_nul(form.get(key, ""))
+        for key in form_values()
+        if key != "early_close_if_all_voted"
     }
     values["early_close_if_all_voted"] = form.get("early_close_if_all_voted") in ("on", "true", "1")
     return values
@@ -397,19 +431,18 @@ async def edit_campaign_submit(
 
 # ------------------------------------------------------------------------------- entries
 def _entry_form_values(form: dict[str, str]) -> dict[str, Any]:
-    return {
-        k: form.get(k, "")
-        for k in ("name", "description", "image_url", "associated_member_id", "sort_order")
-    }
+    return {k: _without_nul(form.get(k, "")) for k in ENTRY_FORM_FIELDS}
 
 
 @router.post("/admin/campaigns/{campaign_id}/entries")
 async def add_entry(request: Request, campaign_id: PathId, member: PageMember) -> Response:
-    """Add an entry (draft only)."""
+    """Add an entry (draft only: checked before the fields, so any form gets that error)."""
     form = await _officer_form(request, member)
     assert member is not None
-    await _campaign_exists(request, campaign_id)
+    campaign = await _campaign_exists(request, campaign_id)
     here = _edit_url(campaign_id)
+    if campaign.status != "draft":
+        return redirect_with_flash(request, here, "error", campaign_service.NOT_DRAFT_ENTRIES)
     try:
         fields = _entry_fields(form, EntryCreate)
         async with transaction(request.app.state.sessionmaker) as db:
@@ -432,11 +465,13 @@ async def add_entry(request: Request, campaign_id: PathId, member: PageMember) -
 async def edit_entry(
     request: Request, campaign_id: PathId, entry_id: PathId, member: PageMember
 ) -> Response:
-    """Save an entry's fields (draft only)."""
+    """Save an entry's fields (draft only: checked before the fields)."""
     form = await _officer_form(request, member)
     assert member is not None
-    await _campaign_exists(request, campaign_id)
+    campaign = await _campaign_exists(request, campaign_id)
     here = _edit_url(campaign_id)
+    if campaign.status != "draft":
+        return redirect_with_flash(request, here, "error", campaign_service.NOT_DRAFT_ENTRY_CHANGE)
     try:
         fields = _entry_fields(form, EntryUpdate)
         async with transaction(request.app.state.sessionmaker) as db:

@@ -306,12 +306,22 @@ async def _check_fields(session: AsyncSession, values: dict[str, Any]) -> None:
     if not isinstance(start, datetime):
         raise Invalid("Invalid value for 'start_at': a date and time is required")
     if not EARLIEST_START <= start <= LATEST_START:
-        raise Invalid("Invalid value for 'start_at': must be between the years 2000 and 9000")
+        raise Invalid(START_RANGE_MESSAGE)
+
+
+START_RANGE_MESSAGE = "Invalid value for 'start_at': must be between the years 2000 and 9000"
 
 
 def _utc(value: Any) -> Any:
+    """A datetime in UTC (naive taken as UTC); one whose UTC moment falls outside the years
+    1–9999 (e.g. `0001-01-01T00:00+01:00`) is the start_at range error, not an OverflowError."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise Invalid(START_RANGE_MESSAGE) from exc
     return value
 
 
@@ -613,6 +623,19 @@ async def reconcile(
     return await _locked_apply(factory, campaign_id, moment)
 
 
+async def reconcile_entry_campaign(
+    factory: SessionFactory, entry_id: int, *, now: datetime | None = None
+) -> str | None:
+    """`reconcile` the campaign an entry belongs to (nothing when the entry does not exist)."""
+    async with factory() as session:
+        campaign_id = await session.scalar(
+            select(CampaignEntry.campaign_id).where(CampaignEntry.id == entry_id)
+        )
+    if campaign_id is None:
+        return None
+    return await reconcile(factory, campaign_id, now=now)
+
+
 async def reconcile_due(factory: SessionFactory, *, now: datetime | None = None) -> None:
     """Reconcile every campaign whose automatic transition is due (before listing campaigns)."""
     moment = now or clock.now()
@@ -634,13 +657,18 @@ async def reconcile_due(factory: SessionFactory, *, now: datetime | None = None)
 
 
 async def check_early_close(
-    factory: SessionFactory, campaign_id: int, *, skip_locked: bool = False
+    factory: SessionFactory,
+    campaign_id: int,
+    *,
+    skip_locked: bool = False,
+    now: datetime | None = None,
 ) -> bool:
     """Close a live campaign with `early_close` when every eligible voter has voted (40 §6.5).
 
-    Returns whether it closed the campaign. Never fires with zero eligible voters.
+    Returns whether it closed the campaign. Never fires with zero eligible voters, nor at or
+    after the campaign's end (`now`, default the clock's now; it is also the `closed_at`).
     """
-    now = clock.now()
+    now = now or clock.now()
     async with factory() as session, session.begin():
         campaign = (
             await session.execute(
@@ -748,7 +776,7 @@ async def _locked_apply(factory: SessionFactory, campaign_id: int, now: datetime
 
 
 async def _early(factory: SessionFactory, campaign_id: int, now: datetime) -> bool:
-    return await check_early_close(factory, campaign_id, skip_locked=True)
+    return await check_early_close(factory, campaign_id, skip_locked=True, now=now)
 
 
 async def _checker_loop(app: FastAPI) -> None:

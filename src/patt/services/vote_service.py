@@ -14,10 +14,14 @@
   recomputes and a repeated request costs one small query instead of the full count.
 - Eligible voters are counted by *current* rank (`eligible_voters_query`); `all_voted` is a set
   test, so a demoted voter's ballot cannot fake completion.
+- The function names of 40 §6.1 and §6.5 are here as thin entry points: `compute_scores` and
+  `rank_results` (the pure functions of `counting`) and `check_early_close` (the lifecycle's,
+  in `campaign_service`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +30,7 @@ from sqlalchemy import Select, delete, exists, func, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from patt.services import counting
 from sv_common import clock
@@ -117,6 +121,37 @@ LEFT JOIN common.guild_members m ON m.id = e.associated_member_id
 WHERE r.campaign_id = :campaign_id
 ORDER BY r.final_rank, e.sort_order, e.id
 """
+
+
+# -------------------------------------------------------------- spec entry points (40 §6)
+def compute_scores(
+    votes: Iterable[Mapping[str, int]],
+    picks_per_voter: int = 3,
+    entry_ids: Iterable[int] | None = None,
+) -> dict[int, dict[str, Any]]:
+    """40 §6.1 `compute_scores(votes, picks_per_voter=3)`: per entry `first`, `second`,
+    `third`, `rank_counts` and `weighted_score` from `{entry_id, rank}` picks (ranks outside
+    1..N count nothing; empty input → `{}`). Delegates to `counting.compute_scores`."""
+    return counting.compute_scores(votes, picks_per_voter, entry_ids)
+
+
+def rank_results(
+    scores: Mapping[int, Mapping[str, Any]], order: Mapping[int, int] | None = None
+) -> list[tuple[int, Mapping[str, Any], int]]:
+    """40 §6.1 `rank_results(scores) -> [(entry_id, scores, final_rank)]`, ordered and tied as
+    in 40 §6.2 (`order`: entry id → display position). Delegates to `counting.rank_results`."""
+    return counting.rank_results(scores, order)
+
+
+async def check_early_close(
+    factory: async_sessionmaker[AsyncSession], campaign_id: int, *, now: datetime | None = None
+) -> bool:
+    """40 §6.5 `check_early_close(campaign_id) -> bool`: close a live campaign with
+    `early_close` when every eligible voter has voted, in its own transaction; returns whether
+    it closed it. Delegates to `campaign_service.check_early_close`."""
+    from patt.services import campaign_service  # campaign_service imports this module
+
+    return await campaign_service.check_early_close(factory, campaign_id, now=now)
 
 
 def end_at(campaign: Campaign) -> datetime:

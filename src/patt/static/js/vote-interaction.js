@@ -71,7 +71,10 @@
       var name = slot.querySelector(".pick-slot__name");
       var entryId = picks[i - 1];
       var card = entryId ? cardFor(entryId) : null;
-      if (name) name.textContent = card ? card.getAttribute("data-entry-name") : "—";
+      var label = card ? card.getAttribute("data-entry-name") || "" : "";
+      if (name) name.textContent = card ? label : "—";
+      if (label) slot.setAttribute("title", label);
+      else slot.removeAttribute("title");
       slot.classList.toggle("filled", Boolean(card));
     }
     submit.disabled = submitting || picks.length !== maxPicks;
