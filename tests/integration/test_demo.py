@@ -189,7 +189,9 @@ def test_prepare_demo_environment_uses_the_bundled_fake(
     monkeypatch: pytest.MonkeyPatch, settings: Settings
 ) -> None:
     for name in ("DISCORD_BACKEND", "DISCORD_FAKE_FILE", "DISCORD_FAKE_OUTBOX"):
-        monkeypatch.delenv(name, raising=False)
+        # setenv first so monkeypatch restores (removes) what prepare_demo_environment sets
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     development = settings.model_copy(update={"discord_backend": "auto", "app_env": "development"})
     demo.prepare_demo_environment(development)
     import os
@@ -208,7 +210,9 @@ def test_prepare_demo_environment_leaves_configured_discord_and_production_alone
     import os
 
     for name in ("DISCORD_BACKEND", "DISCORD_FAKE_FILE", "DISCORD_FAKE_OUTBOX"):
-        monkeypatch.delenv(name, raising=False)
+        # setenv first so monkeypatch restores (removes) what prepare_demo_environment sets
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     demo.prepare_demo_environment(settings.model_copy(update={"app_env": "production"}))
     assert "DISCORD_BACKEND" not in os.environ
     demo.prepare_demo_environment(
