@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sv_common import clock
 from sv_common.auth.jwt import TokenError, decode_access_token
@@ -22,20 +23,36 @@ async def member_for_token(session: AsyncSession, secret: str, token: str) -> Gu
         claims = decode_access_token(secret, token)
     except TokenError as exc:
         raise Unauthorized(exc.message) from exc
+    now = clock.now()
+    member_id, user_id = claims["member_id"], claims["user_id"]
+    # last_seen_at (at most one write per 15 min) rides along in the same statement as the load
+    touch = (
+        update(GuildMember)
+        .where(
+            GuildMember.id == member_id,
+            GuildMember.user_id == user_id,
+            or_(
+                GuildMember.last_seen_at.is_(None),
+                GuildMember.last_seen_at <= now - LAST_SEEN_EVERY,
+            ),
+            exists().where(User.id == user_id, User.is_active.is_(True)),
+        )
+        .values(last_seen_at=now)
+        .returning(GuildMember.id)
+        .cte("touch")
+    )
     member = (
         await session.execute(
             select(GuildMember)
+            .add_cte(touch)
             .options(joinedload(GuildMember.rank), joinedload(GuildMember.user))
-            .where(GuildMember.id == claims["member_id"])
+            .where(GuildMember.id == member_id)
         )
     ).scalar_one_or_none()
     user: User | None = member.user if member is not None else None
-    if member is None or user is None or member.user_id != claims["user_id"] or not user.is_active:
+    if member is None or user is None or member.user_id != user_id or not user.is_active:
         raise Unauthorized("Invalid token.")
-    now = clock.now()
     if member.last_seen_at is None or now - member.last_seen_at >= LAST_SEEN_EVERY:
-        await session.execute(
-            update(GuildMember).where(GuildMember.id == member.id).values(last_seen_at=now)
-        )
-        member.last_seen_at = now
+        # reflect the write without marking the object dirty (no second UPDATE at commit)
+        set_committed_value(member, "last_seen_at", now)
     return member
