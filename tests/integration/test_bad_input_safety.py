@@ -128,3 +128,10 @@ async def test_plain_path_id_still_works(client: httpx.AsyncClient, factory: Fac
     response = await client.get(f"{API}/members/{officer.id}", headers=officer.headers)
     assert response.status_code == 200
     assert response.json()["data"]["id"] == officer.id
+
+
+@pytest.mark.parametrize("raw", ["1.0", "+1", "1_0"])
+async def test_non_integer_campaign_ids_are_422(client: httpx.AsyncClient, raw: str) -> None:
+    response = await client.get(f"/api/v1/campaigns/{raw}")
+    assert response.status_code == 422
+    assert response.json()["ok"] is False

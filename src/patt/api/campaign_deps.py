@@ -8,23 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 
-from patt.api.campaign_schemas import INT32_MAX
+from patt.api.params import IdPath
 from patt.services import campaign_service
 
 
-async def reconciled_campaign_id(
-    request: Request, campaign_id: Annotated[int, Path(ge=1, le=INT32_MAX)]
-) -> int:
+async def reconciled_campaign_id(request: Request, campaign_id: IdPath) -> int:
     """The path id, after applying any due automatic transition (40 §5)."""
     await campaign_service.reconcile(request.app.state.sessionmaker, campaign_id)
     return campaign_id
 
 
-async def reconciled_entry_id(
-    request: Request, entry_id: Annotated[int, Path(ge=1, le=INT32_MAX)]
-) -> int:
+async def reconciled_entry_id(request: Request, entry_id: IdPath) -> int:
     """The path entry id, after applying any due transition to the entry's campaign, so an
     entry of a draft whose start has passed answers 409 like the other entry routes."""
     await campaign_service.reconcile_entry_campaign(request.app.state.sessionmaker, entry_id)

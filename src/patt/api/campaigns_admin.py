@@ -12,17 +12,17 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from patt.api.campaign_deps import CampaignId, ReconciledEntryId, reconcile_all
 from patt.api.campaign_schemas import (
-    INT32_MAX,
     CampaignCreate,
     CampaignUpdate,
     EntryCreate,
     EntryUpdate,
 )
+from patt.api.params import IdPath
 from patt.deps import DB, Officer
 from patt.services import campaign_service, vote_service
 from sv_common.errors import Conflict
@@ -30,7 +30,7 @@ from sv_common.errors import Conflict
 router = APIRouter(prefix="/api/v1/admin", tags=["campaign admin"])
 
 
-EntryId = Annotated[int, Path(ge=1, le=INT32_MAX)]
+EntryId = IdPath
 
 
 async def _with_votes(db: Any, campaign: Any) -> dict[str, Any]:

@@ -17,15 +17,16 @@ Choices where the spec is silent:
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.api.campaign_schemas import INT32_MAX, CampaignCreate, EntryCreate, EntryUpdate
+from patt.api.params import IdPath
 from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
 from patt.pages.campaign_lookup import campaign_or_404
 from patt.pages.render import (
@@ -44,7 +45,7 @@ from sv_common.errors import DomainError, Invalid
 from sv_common.identity import ranks as rank_service
 
 router = APIRouter(include_in_schema=False)
-PathId = Annotated[int, Path(ge=1, le=INT32_MAX)]
+PathId = IdPath
 LIST_URL = "/admin/campaigns"
 DATETIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
 LABELS = {

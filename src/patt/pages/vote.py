@@ -15,12 +15,13 @@ Choices where the spec is silent:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from patt.api.campaign_schemas import INT32_MAX, PICKS_MESSAGE
+from patt.api.params import IdPath
 from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
 from patt.pages.campaign_lookup import campaign_or_404
 from patt.pages.render import (
@@ -36,7 +37,7 @@ from sv_common.db.models import Campaign, GuildMember
 from sv_common.errors import DomainError
 
 router = APIRouter(include_in_schema=False)
-CampaignPathId = Annotated[int, Path(ge=1, le=INT32_MAX)]
+CampaignPathId = IdPath
 MAX_FORM_PICKS = 10
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
 POSITION_WORDS = {1: "first", 2: "second", 3: "third"}
