@@ -24,56 +24,46 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, CHAR, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from sv_common.db.enums import (
+    CampaignStatus,
+    CampaignType,
+    CharacterOrigin,
+    CloseReason,
+    Confidence,
+    ContestEvent,
+    CountingMethod,
+    DayOfWeek,
+    IssueType,
+    LinkSource,
+    MainAlt,
+    RankSource,
+    Role,
+    Severity,
+    SyncSource,
+    SyncStatus,
+    check_in,
+    values,
+)
+
 TZ = DateTime(timezone=True)
 
-ROLES = ("tank", "healer", "melee_dps", "ranged_dps")
-MAIN_ALT = ("main", "alt")
-RANK_SOURCES = ("manual", "discord_sync")
-CHARACTER_ORIGINS = ("manual", "roster_form", "sheet_import", "blizzard_sync", "addon", "demo")
-CAMPAIGN_STATUSES = ("draft", "live", "closed", "archived")
-CAMPAIGN_TYPES = ("ranked_choice", "approval")
-CLOSE_REASONS = ("expired", "early_close", "manual")
-COUNTING_METHODS = ("weighted", "irv", "schulze")
-DAYS_OF_WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-CONTEST_EVENTS = (
-    "launch",
-    "first_vote",
-    "lead_change",
-    "milestone_25",
-    "milestone_50",
-    "milestone_75",
-    "final_stretch",
-    "last_call",
-    "early_close",
-    "results",
-)
-LINK_SOURCES = (
-    "exact_name_match",
-    "guild_note",
-    "officer_note",
-    "fuzzy_match",
-    "migrated_sheet",
-    "manual",
-    "roster_form",
-    "discord_sync",
-)
-CONFIDENCES = ("high", "medium", "low")
-ISSUE_TYPES = (
-    "orphan_wow",
-    "orphan_discord",
-    "role_mismatch",
-    "no_guild_role",
-    "stale_character",
-    "rank_change",
-    "auto_link_suggestion",
-)
-SEVERITIES = ("info", "warning", "critical")  # importance order, lowest first
-SYNC_SOURCES = ("blizzard_api", "discord_bot", "addon_upload", "sheet_import")
-SYNC_STATUSES = ("running", "success", "partial", "error")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+# Value tuples kept for readers that iterate them (demo loader, benchmarks).
+ROLES = values(Role)
+MAIN_ALT = values(MainAlt)
+RANK_SOURCES = values(RankSource)
+CHARACTER_ORIGINS = values(CharacterOrigin)
+CAMPAIGN_STATUSES = values(CampaignStatus)
+CAMPAIGN_TYPES = values(CampaignType)
+CLOSE_REASONS = values(CloseReason)
+COUNTING_METHODS = values(CountingMethod)
+DAYS_OF_WEEK = values(DayOfWeek)
+CONTEST_EVENTS = values(ContestEvent)
+LINK_SOURCES = values(LinkSource)
+CONFIDENCES = values(Confidence)
+ISSUE_TYPES = values(IssueType)
+SEVERITIES = values(Severity)  # importance order, lowest first
+SYNC_SOURCES = values(SyncSource)
+SYNC_STATUSES = values(SyncStatus)
 
 
 def _created() -> Mapped[datetime]:
@@ -146,7 +136,7 @@ class GuildMember(Base):
     __table_args__ = (
         UniqueConstraint("user_id", name="uq_guild_members_user_id"),
         UniqueConstraint("discord_id", name="uq_guild_members_discord_id"),
-        CheckConstraint(_in("rank_source", RANK_SOURCES), name="ck_guild_members_rank_source"),
+        CheckConstraint(check_in("rank_source", RankSource), name="ck_guild_members_rank_source"),
         Index(
             "uq_guild_members_discord_username_lower",
             text("lower(discord_username)"),
@@ -189,9 +179,9 @@ class Character(Base):
 
     __tablename__ = "characters"
     __table_args__ = (
-        CheckConstraint(_in("role", ROLES), name="ck_characters_role"),
-        CheckConstraint(_in("main_alt", MAIN_ALT), name="ck_characters_main_alt"),
-        CheckConstraint(_in("origin", CHARACTER_ORIGINS), name="ck_characters_origin"),
+        CheckConstraint(check_in("role", Role), name="ck_characters_role"),
+        CheckConstraint(check_in("main_alt", MainAlt), name="ck_characters_main_alt"),
+        CheckConstraint(check_in("origin", CharacterOrigin), name="ck_characters_origin"),
         Index("uq_characters_name_realm", text("lower(name)"), "realm_slug", unique=True),
         Index(
             "uq_characters_blizzard_id",
@@ -291,7 +281,7 @@ class MemberAvailability(Base):
     __tablename__ = "member_availability"
     __table_args__ = (
         UniqueConstraint("member_id", "day_of_week", name="uq_member_day"),
-        CheckConstraint(_in("day_of_week", DAYS_OF_WEEK), name="ck_member_availability_day"),
+        CheckConstraint(check_in("day_of_week", DayOfWeek), name="ck_member_availability_day"),
         {"schema": "common"},
     )
 
@@ -315,13 +305,13 @@ class Campaign(Base):
 
     __tablename__ = "campaigns"
     __table_args__ = (
-        CheckConstraint(_in("type", CAMPAIGN_TYPES), name="ck_campaigns_type"),
+        CheckConstraint(check_in("type", CampaignType), name="ck_campaigns_type"),
         CheckConstraint("picks_per_voter BETWEEN 1 AND 10", name="ck_campaigns_picks"),
         CheckConstraint("duration_hours BETWEEN 1 AND 8760", name="ck_campaigns_duration"),
-        CheckConstraint(_in("status", CAMPAIGN_STATUSES), name="ck_campaigns_status"),
-        CheckConstraint(_in("close_reason", CLOSE_REASONS), name="ck_campaigns_close_reason"),
+        CheckConstraint(check_in("status", CampaignStatus), name="ck_campaigns_status"),
+        CheckConstraint(check_in("close_reason", CloseReason), name="ck_campaigns_close_reason"),
         CheckConstraint(
-            _in("counting_method", COUNTING_METHODS), name="ck_campaigns_counting_method"
+            check_in("counting_method", CountingMethod), name="ck_campaigns_counting_method"
         ),
         CheckConstraint(
             "min_rank_to_view IS NULL OR min_rank_to_view <= min_rank_to_vote",
@@ -488,7 +478,7 @@ class ContestAgentLog(Base):
 
     __tablename__ = "contest_agent_log"
     __table_args__ = (
-        CheckConstraint(_in("event_type", CONTEST_EVENTS), name="ck_contest_agent_log_event"),
+        CheckConstraint(check_in("event_type", ContestEvent), name="ck_contest_agent_log_event"),
         Index("ix_contest_agent_log_campaign_event", "campaign_id", "event_type"),
         {"schema": "patt"},
     )
@@ -576,8 +566,8 @@ class IdentityLink(Base):
     __table_args__ = (
         UniqueConstraint("character_id", name="uq_identity_links_character_id"),
         UniqueConstraint("discord_member_id", name="uq_identity_links_discord_member_id"),
-        CheckConstraint(_in("source", LINK_SOURCES), name="ck_identity_links_source"),
-        CheckConstraint(_in("confidence", CONFIDENCES), name="ck_identity_links_confidence"),
+        CheckConstraint(check_in("source", LinkSource), name="ck_identity_links_source"),
+        CheckConstraint(check_in("confidence", Confidence), name="ck_identity_links_confidence"),
         CheckConstraint(
             "(character_id IS NULL) <> (discord_member_id IS NULL)",
             name="ck_identity_links_one_target",
@@ -638,8 +628,8 @@ class AuditIssue(Base):
 
     __tablename__ = "audit_issues"
     __table_args__ = (
-        CheckConstraint(_in("issue_type", ISSUE_TYPES), name="ck_audit_issues_type"),
-        CheckConstraint(_in("severity", SEVERITIES), name="ck_audit_issues_severity"),
+        CheckConstraint(check_in("issue_type", IssueType), name="ck_audit_issues_type"),
+        CheckConstraint(check_in("severity", Severity), name="ck_audit_issues_severity"),
         Index(
             "uq_audit_open_issue",
             "issue_hash",
@@ -689,8 +679,8 @@ class SyncLog(Base):
 
     __tablename__ = "sync_log"
     __table_args__ = (
-        CheckConstraint(_in("source", SYNC_SOURCES), name="ck_sync_log_source"),
-        CheckConstraint(_in("status", SYNC_STATUSES), name="ck_sync_log_status"),
+        CheckConstraint(check_in("source", SyncSource), name="ck_sync_log_source"),
+        CheckConstraint(check_in("status", SyncStatus), name="ck_sync_log_status"),
         Index("ix_sync_log_source_started", "source", text("started_at DESC")),
         {"schema": "guild_identity"},
     )
