@@ -23,9 +23,9 @@ PICKS = 3
 
 def _vote_service() -> Any:
     try:
-        module = importlib.import_module("patt.services.vote_service")
+        module = importlib.import_module("patt.campaigns.voting")
     except ImportError as exc:
-        raise NotBuilt("patt.services.vote_service") from exc
+        raise NotBuilt("patt.campaigns.voting") from exc
     if not hasattr(module, "get_results"):
         raise NotBuilt("vote_service.get_results")
     return module

@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patt import __version__
 from patt.config import Settings, check_production, get_settings, resolve_jwt_secret
-from patt.middleware import ApiBodyMiddleware, SecurityHeadersMiddleware
-from patt.pages.render import LoginRequired, PageError, login_redirect, render
+from patt.core.middleware import ApiBodyMiddleware, SecurityHeadersMiddleware
+from patt.core.render import LoginRequired, PageError, login_redirect, render
 from sv_common.auth.throttle import SlidingWindow
 from sv_common.db.engine import make_engine, make_sessionmaker
 from sv_common.errors import DomainError

@@ -12,26 +12,28 @@ from fastapi import FastAPI
 
 def install(app: FastAPI) -> None:
     """Register every feature's routers and hooks."""
-    from patt.api import admin as admin_api
-    from patt.api import auth as auth_api
-    from patt.api import campaigns as campaigns_api
-    from patt.api import campaigns_admin as campaigns_admin_api
-    from patt.api import guild as guild_api
-    from patt.api import guild_sync as guild_sync_api
-    from patt.api import guild_tools as guild_tools_api
-    from patt.api import health
-    from patt.api import mito as mito_api
-    from patt.api import raid_admin as raid_admin_api
-    from patt.pages import admin_campaigns as admin_campaign_pages
-    from patt.pages import admin_discord as admin_discord_pages
-    from patt.pages import admin_roster as admin_roster_pages
-    from patt.pages import auth as auth_pages
-    from patt.pages import guild_tools as guild_tools_pages
-    from patt.pages import public as public_pages
-    from patt.pages import raid_admin as raid_admin_pages
-    from patt.pages import setup as setup_pages
-    from patt.pages import vote as vote_pages
-    from patt.services import campaign_service, discord_runtime, startup
+    from patt.accounts import api as auth_api
+    from patt.accounts import pages as auth_pages
+    from patt.accounts import setup_pages
+    from patt.campaigns import admin_api as campaigns_admin_api
+    from patt.campaigns import admin_pages as admin_campaign_pages
+    from patt.campaigns import api as campaigns_api
+    from patt.campaigns import pages as vote_pages
+    from patt.campaigns import service as campaign_service
+    from patt.core import startup
+    from patt.discord import pages as admin_discord_pages
+    from patt.discord import runtime as discord_runtime
+    from patt.guild_sync import api as guild_sync_api
+    from patt.health import api as health
+    from patt.landing import pages as public_pages
+    from patt.members import admin_api
+    from patt.members import api as guild_api
+    from patt.members import pages as admin_roster_pages
+    from patt.mito import api as mito_api
+    from patt.raid import api as raid_admin_api
+    from patt.raid import pages as raid_admin_pages
+    from patt.roster import api as guild_tools_api
+    from patt.roster import pages as guild_tools_pages
 
     # ---- lifespan hooks and app state (startup order: seed, setup token, campaign checker,
     # Discord service and scheduled sync)

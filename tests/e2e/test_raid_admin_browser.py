@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from patt.services.availability import WeekFields, save_availability
-from patt.services.raid_helper import FakeRaidHelper
+from patt.raid.raid_helper import FakeRaidHelper
+from patt.roster.availability import WeekFields, save_availability
 from sv_common import clock
 from sv_common.db.models import GuildRank, MitoQuote
 from sv_common.identity import characters, classes, members

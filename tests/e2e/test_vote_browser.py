@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from patt.services import campaign_service
+from patt.campaigns import service as campaign_service
 from sv_common import clock
 from sv_common.db.models import GuildMember
 from tests.conftest import DEFAULT_PASSWORD

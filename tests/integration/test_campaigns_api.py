@@ -25,7 +25,8 @@ from tests.conftest import (
     count_rows,
 )
 
-from patt.services import campaign_service, vote_service
+from patt.campaigns import service as campaign_service
+from patt.campaigns import voting as vote_service
 from sv_common import clock
 from sv_common.auth.jwt import create_access_token
 from sv_common.db import migrate
@@ -1179,7 +1180,7 @@ async def test_ballot_export_is_anonymised_and_officer_only(
 async def test_recount_matches_and_detects_tampering(
     app: Any, client: httpx.AsyncClient, factory: Factory, tmp_path: Any
 ) -> None:
-    from patt.cli_extra import recount_campaign
+    from patt.campaigns.voting import recount as recount_campaign
 
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True, early_close_if_all_voted=False)
@@ -1223,7 +1224,7 @@ async def test_recount_matches_and_detects_tampering(
 async def test_irv_campaign_stores_rounds_and_recounts(
     app: Any, client: httpx.AsyncClient, factory: Factory
 ) -> None:
-    from patt.cli_extra import recount_campaign
+    from patt.campaigns.voting import recount as recount_campaign
 
     headers = await officer(app, factory)
     campaign = await make_campaign(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Factory, count_rows
 
 from patt.config import Settings
-from patt.services import demo
+from patt.demo import loader as demo
 from sv_common.db.models import (
     Ballot,
     Campaign,

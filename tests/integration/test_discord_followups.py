@@ -27,7 +27,7 @@ from tests.conftest import (
 from patt import cli
 from patt.app import create_app
 from patt.config import Settings
-from patt.services import discord_runtime
+from patt.discord import runtime as discord_runtime
 from sv_common.db.models import ALL_TABLES, AuditIssue, GuildMember
 from sv_common.discord.fake import FakeDiscordService
 from sv_common.discord.null import NullDiscordService

@@ -19,7 +19,7 @@ from tests.conftest import _psycopg_dsn, make_settings
 from patt import cli
 from patt.app import create_app
 from patt.config import Settings
-from patt.services import discord_runtime
+from patt.discord import runtime as discord_runtime
 from sv_common.auth.jwt import create_access_token
 from sv_common.db.models import ALL_TABLES
 from sv_common.discord.bot import DiscordBotService
@@ -371,14 +371,15 @@ async def test_scheduled_sync_and_event_pipeline_run_in_the_background(
         conn.execute(f"TRUNCATE {', '.join(ALL_TABLES)} RESTART IDENTITY CASCADE")
     try:
         async with app.router.lifespan_context(app):
+            runtime = app.state.discord_runtime
             for _ in range(100):  # the first sync runs by itself shortly after startup
-                with psycopg.connect(dsn) as conn:
-                    row = conn.execute(
-                        "SELECT triggered_by, status FROM guild_identity.sync_log"
-                    ).fetchone()
-                if row is not None and row[1] != "running":
+                if runtime.scheduled_syncs_done:  # finished, follow-ups included
                     break
                 await asyncio.sleep(0.05)
+            with psycopg.connect(dsn) as conn:
+                row = conn.execute(
+                    "SELECT triggered_by, status FROM guild_identity.sync_log"
+                ).fetchone()
             assert row == ("startup", "success")
             with psycopg.connect(dsn) as conn:
                 conn.execute(

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Factory
 
-from patt.services import mito
+from patt.mito import service as mito
 
 API = "/api/v1/guild/mito"
 SCRIPT = "<script>alert(1)</script> & <img src=x onerror=alert(2)>"

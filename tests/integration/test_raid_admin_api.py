@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Factory, make_settings
 
 from patt.config import Settings
-from patt.services.availability import WeekFields, save_availability
-from patt.services.raid_helper import FakeRaidHelper, HttpRaidHelper, NotConfiguredRaidHelper
+from patt.raid.raid_helper import FakeRaidHelper, HttpRaidHelper, NotConfiguredRaidHelper
+from patt.roster.availability import WeekFields, save_availability
 from sv_common import clock
 from sv_common.identity import characters, classes, members
 

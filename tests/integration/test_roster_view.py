@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Factory, count_rows
 
-from patt.services import availability
+from patt.roster import availability
 from sv_common import clock
 from sv_common.guild_sync import sheet_import
 

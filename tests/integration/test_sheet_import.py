@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import _psycopg_dsn, count_rows, make_settings
 
 from patt import cli
+from patt.cli import sheets as cli_sheets
 from patt.config import Settings
 from sv_common.guild_sync import sheet_import
 
@@ -58,7 +59,8 @@ def import_settings(app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     """Settings the CLI reads: the test database and the default home realm."""
     settings = make_settings(tmp_path, database_url=app.state.database_url)
     monkeypatch.setattr(cli, "get_settings", lambda: settings)
-    monkeypatch.setattr(cli, "upgrade_database", lambda url: None)  # migrated by the fixture
+    # migrated by the fixture
+    monkeypatch.setattr(cli_sheets, "upgrade_database", lambda url: None)
     return settings
 
 

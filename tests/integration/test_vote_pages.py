@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from tests.conftest import Factory, MemberHandle, count_rows
 
-from patt.services import campaign_service
+from patt.campaigns import service as campaign_service
 from sv_common import clock
 from sv_common.auth.jwt import create_access_token
 from sv_common.db.models import GuildMember

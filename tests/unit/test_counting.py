@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from patt.services import counting
-from patt.services.counting import (
+from patt.campaigns import counting
+from patt.campaigns.counting import (
     compute_scores,
     instant_runoff,
     rank_results,
@@ -74,7 +74,7 @@ def test_spec_worked_example_ties_share_rank_two() -> None:
 
 
 def test_vote_service_compute_scores_is_the_spec_entry_point() -> None:
-    from patt.services import vote_service
+    from patt.campaigns import voting as vote_service
 
     votes = [
         {"entry_id": DRAGON, "rank": 1},
@@ -99,7 +99,7 @@ def test_vote_service_compute_scores_is_the_spec_entry_point() -> None:
 
 
 def test_vote_service_rank_results_is_the_spec_entry_point() -> None:
-    from patt.services import vote_service
+    from patt.campaigns import voting as vote_service
 
     ballots = [[DRAGON, PHOENIX, GRYPHON], [DRAGON, GRYPHON, PHOENIX]]
     votes = [{"entry_id": e, "rank": r} for b in ballots for r, e in enumerate(b, start=1)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from patt.logutil import RedactSecretsFilter, redact, uvicorn_log_config
+from patt.core.logutil import RedactSecretsFilter, redact, uvicorn_log_config
 
 
 def test_invite_codes_and_setup_tokens_are_redacted() -> None:

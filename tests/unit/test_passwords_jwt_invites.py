@@ -1,5 +1,5 @@
 """sv_common.auth building blocks: passwords, JWT, invite-code format, throttle, CSRF; and the
-request helpers of patt.netutil (safe `next`, client IP behind trusted proxies)."""
+request helpers of patt.core.netutil (safe `next`, client IP behind trusted proxies)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import jwt as pyjwt
 import pytest
 from starlette.requests import Request
 
-from patt.netutil import client_ip, is_trusted_proxy, safe_next_path
+from patt.core.netutil import client_ip, is_trusted_proxy, safe_next_path
 from sv_common import clock
 from sv_common.auth import passwords
 from sv_common.auth.csrf import new_csrf_token, tokens_match

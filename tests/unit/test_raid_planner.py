@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from patt.services import raid_planner as rp
-from patt.services.raid_helper import (
+from patt.raid import service as rp
+from patt.raid.raid_helper import (
     FakeRaidHelper,
     HttpRaidHelper,
     NotConfiguredRaidHelper,

@@ -1,0 +1,162 @@
+"""Account API (30 §3): register with an invite code, log in, and read one's own profile.
+
+Throttling counts failures only (20 §8): login per lower-cased username and per client IP,
+registration per client IP. Passwords are never trimmed; every other string is.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from patt.core.netutil import client_ip
+from patt.deps import DB, CurrentMember
+from sv_common.auth.jwt import create_access_token
+from sv_common.auth.throttle import SlidingWindow
+from sv_common.db.models import GuildMember
+from sv_common.errors import DomainError, TooManyRequests
+from sv_common.identity import accounts
+from sv_common.identity.characters import list_member_characters
+from sv_common.identity.serialize import iso, rank_brief
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+TOO_MANY_ATTEMPTS = "Too many attempts. Try again in {minutes} minutes."
+Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Length rules and their messages live in sv_common.auth.passwords; this cap only bounds input.
+Password = Annotated[str, Field(max_length=1000)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class RegisterBody(BaseModel):
+    """POST /register body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: Code
+    discord_username: Username
+    password: Password
+
+
+class LoginBody(BaseModel):
+    """POST /login body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    discord_username: Username
+    password: Password
+
+
+def throttle_message(retry_after: int) -> str:
+    """'Too many attempts. Try again in N minutes.' (N rounded up, at least 1)."""
+    minutes = max(1, -(-retry_after // 60))
+    return TOO_MANY_ATTEMPTS.format(minutes=minutes)
+
+
+def login_retry_after(request: Request, username: str) -> int:
+    """Seconds until this username and this IP may try to log in again (0 = now)."""
+    throttles: dict[str, SlidingWindow] = request.app.state.throttles
+    return max(
+        throttles["login_user"].retry_after(username.strip().lower()),
+        throttles["login_ip"].retry_after(client_ip(request)),
+    )
+
+
+def record_login_failure(request: Request, username: str) -> None:
+    """Count one failed login for the username and the IP."""
+    throttles: dict[str, SlidingWindow] = request.app.state.throttles
+    throttles["login_user"].hit(username.strip().lower())
+    throttles["login_ip"].hit(client_ip(request))
+
+
+def clear_login_failures(request: Request, username: str) -> None:
+    """A successful login clears the username's counter (the IP's stays)."""
+    request.app.state.throttles["login_user"].clear(username.strip().lower())
+
+
+def check_throttle(retry_after: int) -> None:
+    """Raise 429 with Retry-After when throttled."""
+    if retry_after > 0:
+        raise TooManyRequests(throttle_message(retry_after), retry_after=retry_after)
+
+
+def issue_token(request: Request, member: GuildMember, *, expires_minutes: int) -> str:
+    """A signed access token for the member (rank level informational only)."""
+    assert member.user_id is not None
+    return create_access_token(
+        request.app.state.jwt_secret,
+        user_id=member.user_id,
+        member_id=member.id,
+        rank_level=member.rank.level,
+        expires_minutes=expires_minutes,
+    )
+
+
+@router.post("/register", status_code=201)
+async def register(request: Request, body: RegisterBody, db: DB) -> JSONResponse:
+    """Create the account of the invite code's member and return an API token."""
+    ip = client_ip(request)
+    register_ip: SlidingWindow = request.app.state.throttles["register_ip"]
+    check_throttle(register_ip.retry_after(ip))
+    try:
+        member = await accounts.register(
+            db, code=body.code, discord_username=body.discord_username, password=body.password
+        )
+    except DomainError:
+        register_ip.hit(ip)
+        raise
+    token = issue_token(
+        request, member, expires_minutes=request.app.state.settings.jwt_expire_minutes
+    )
+    return JSONResponse({"ok": True, "data": {"token": token}}, status_code=201)
+
+
+@router.post("/login")
+async def login(request: Request, body: LoginBody, db: DB) -> dict[str, Any]:
+    """Check the credentials and return an API token."""
+    check_throttle(login_retry_after(request, body.discord_username))
+    try:
+        result = await accounts.login(
+            db, discord_username=body.discord_username, password=body.password
+        )
+    except DomainError as exc:
+        if exc.status_code == 401:  # the inactive 403 comes only after a correct password
+            record_login_failure(request, body.discord_username)
+        raise
+    clear_login_failures(request, body.discord_username)
+    token = issue_token(
+        request, result.member, expires_minutes=request.app.state.settings.jwt_expire_minutes
+    )
+    return {"ok": True, "data": {"token": token}}
+
+
+@router.get("/me")
+async def me(member: CurrentMember, db: DB) -> dict[str, Any]:
+    """The caller's profile with their current (not removed) characters, mains first."""
+    characters = await list_member_characters(db, member.id, include_removed=False)
+    return {
+        "ok": True,
+        "data": {
+            "id": member.id,
+            "discord_username": member.discord_username,
+            "display_name": member.display_name,
+            "discord_id": member.discord_id,
+            "rank": rank_brief(member.rank),
+            "registered_at": iso(member.registered_at),
+            "characters": [
+                {
+                    "id": character.id,
+                    "name": character.name,
+                    "realm": character.realm_name or character.realm_slug,
+                    "class": character.character_class,
+                    "spec": character.spec,
+                    "role": character.role,
+                    "main_alt": character.main_alt,
+                }
+                for character in characters
+            ],
+        },
+    }

@@ -1,1 +1,0 @@
-"""JSON API routes: health, auth, admin, campaigns, guild tools."""

@@ -1,0 +1,312 @@
+"""The campaign page `/vote/{id}` (50 §5): coming soon, vote form, gallery, standings, results.
+
+GET reconciles the campaign with the clock, applies the view rule (anonymous → login, low
+rank → 403 page) and picks one state: `upcoming`, `can_vote`, `voted`, `view_only`, `public`,
+`closed`. POST casts a ballot through the same vote service as the API and answers
+POST → 302 → GET with a flash (wrong pick count: "Please select exactly N picks.").
+
+Choices where the spec is silent:
+- A missing or expired CSRF token on the vote form is the 403 page, as on every other form.
+- The vote-form error is shown in `#vote-error` above the grid instead of the page flash bar.
+- Instructions name the counting method; IRV and Schulze results explain the count (rounds,
+  pairwise table) under the results list.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from patt.campaigns import counting
+from patt.campaigns import service as campaign_service
+from patt.campaigns import voting as vote_service
+from patt.campaigns.lookup import campaign_or_404
+from patt.campaigns.schemas import INT32_MAX, PICKS_MESSAGE
+from patt.core.fields import IdPath
+from patt.core.render import (
+    LoginRequired,
+    PageError,
+    read_flash,
+    redirect_with_flash,
+    render,
+)
+from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
+from sv_common.db.engine import transaction
+from sv_common.db.models import Campaign, GuildMember
+from sv_common.errors import DomainError
+
+router = APIRouter(include_in_schema=False)
+CampaignPathId = IdPath
+MAX_FORM_PICKS = 10
+ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
+POSITION_WORDS = {1: "first", 2: "second", 3: "third"}
+SCORE_UNITS = {"weighted": "pts", "irv": "votes", "schulze": "wins"}
+
+
+class PickField:
+    """One pick parsed from the vote form."""
+
+    def __init__(self, entry_id: int, rank: int) -> None:
+        self.entry_id = entry_id
+        self.rank = rank
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th …"""
+    return ORDINALS.get(n, f"{n}th")
+
+
+def long_time(value: datetime) -> str:
+    """ "March 01, 2026 at 18:00 UTC"."""
+    return value.strftime("%B %d, %Y at %H:%M UTC")
+
+
+def instructions(campaign: Campaign) -> str:
+    """How to pick and how the picks count (50 §5.2, method named per 40 §9.3)."""
+    n = campaign.picks_per_voter
+    choices = "choice" if n == 1 else f"top {n} choices"
+    head = f"Click images to rank your {choices}. Click again to deselect."
+    if campaign.counting_method == "irv":
+        return (
+            f"{head} Counted by instant-runoff: your ballot counts for your highest-ranked "
+            "choice still in the running; the entry with the fewest votes is eliminated round by "
+            "round until one has more than half."
+        )
+    if campaign.counting_method == "schulze":
+        return (
+            f"{head} Counted by the Schulze method: every pair of entries is compared, and an "
+            "entry you rank beats every entry you rank lower or leave out."
+        )
+    if n == 1:
+        return f"{head} Your choice gets 1 point."
+    if n == 2:
+        return f"{head} Your 1st choice gets 2 points, 2nd gets 1."
+    return f"{head} Your 1st choice gets {n} points, 2nd gets {n - 1} … last gets 1."
+
+
+def breakdown(rank_counts: list[int]) -> str:
+    """ "A first • B second • C third" (further positions appended)."""
+    parts = []
+    for position, number in enumerate(rank_counts, start=1):
+        word = POSITION_WORDS.get(position, ordinal(position))
+        parts.append(f"{number} {word}")
+    return " • ".join(parts)
+
+
+def result_items(rows: list[dict[str, Any]], *, closed: bool) -> list[dict[str, Any]]:
+    """Result rows plus what the results list shows (bar width, breakdown, winner flag)."""
+    top = max((row["weighted_score"] for row in rows), default=0) or 1
+    items = []
+    for row in rows:
+        width = max(2.0, round(100 * row["weighted_score"] / top, 1))
+        items.append(
+            {
+                **row,
+                "bar_width": min(width, 100.0),
+                "breakdown": breakdown(row["rank_counts"]),
+                "winner": closed and row["final_rank"] == 1,
+            }
+        )
+    return items
+
+
+def irv_explanation(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Round-by-round lines for an instant-runoff result (from `method_details`)."""
+    if not rows or not isinstance(rows[0].get("method_details"), dict):
+        return None
+    details = rows[0]["method_details"]
+    if details.get("method") != "irv":
+        return None
+    summary = details.get("summary") or {}
+    names = {row["entry"]["id"]: row["entry"]["name"] for row in rows}
+    history = {
+        row["entry"]["id"]: (row.get("method_details") or {}).get("votes_by_round", [])
+        for row in rows
+    }
+    decided = summary.get("decided_round")
+    rounds = []
+    for record in summary.get("rounds", []):
+        index = record["round"] - 1
+        tallies = sorted(
+            ((history[e][index], names[e]) for e in history if index < len(history[e])),
+            key=lambda pair: (-pair[0], pair[1]),
+        )
+        tiebreak = record.get("tiebreak")
+        rule = (
+            {
+                "round_one_votes": "tie broken by fewer first-round votes",
+                "weighted_score": "tie broken by lower weighted score",
+                "draw": "tie broken by a draw seeded with the campaign id",
+            }.get(tiebreak["rule"], "")
+            if tiebreak
+            else ""
+        )
+        rounds.append(
+            {
+                "number": record["round"],
+                "tallies": tallies,
+                "exhausted": record.get("exhausted", 0),
+                "active": record.get("active_ballots", 0),
+                "eliminated": names.get(record.get("eliminated")),
+                "rule": rule,
+                "winner": names.get(record.get("winner")),
+                "after_decision": decided is not None and record["round"] > decided,
+            }
+        )
+    return {"rounds": rounds, "winner": names.get(summary.get("winner")), "decided": decided}
+
+
+def schulze_explanation(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Pairwise preference table for a Schulze result."""
+    if not rows or not isinstance(rows[0].get("method_details"), dict):
+        return None
+    if rows[0]["method_details"].get("method") != "schulze":
+        return None
+    entries = [(row["entry"]["id"], row["entry"]["name"]) for row in rows]
+    matrix = []
+    for row in rows:
+        pairwise = row["method_details"].get("pairwise", {})
+        matrix.append(
+            {
+                "name": row["entry"]["name"],
+                "cells": [
+                    None if other == row["entry"]["id"] else pairwise.get(str(other), 0)
+                    for other, _ in entries
+                ],
+                "beats": len(row["method_details"].get("beats", [])),
+            }
+        )
+    return {"entries": entries, "matrix": matrix}
+
+
+def _view_state(campaign: Campaign, member: GuildMember | None, voted: bool) -> str:
+    if campaign.status == "draft":
+        return "upcoming"
+    if campaign.status in ("closed", "archived"):
+        return "closed"
+    if voted:
+        return "voted"
+    if member is None:
+        return "public"
+    if campaign_service.can_vote(campaign, member):
+        return "can_vote"
+    return "view_only"
+
+
+@router.get("/vote/{campaign_id}")
+async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageMember) -> Response:
+    """The campaign page in the state the viewer is in."""
+    factory = request.app.state.sessionmaker
+    await campaign_service.reconcile(factory, campaign_id)
+    async with transaction(factory) as db:
+        campaign = await campaign_or_404(db, campaign_id)
+        if not campaign_service.can_view(campaign, campaign_service.viewer_level(member)):
+            if member is None:
+                raise LoginRequired(f"/vote/{campaign.id}")
+            raise PageError(403, "You don't have permission to view this campaign.")
+        my_vote = (
+            await vote_service.get_my_vote(db, campaign_id=campaign.id, member_id=member.id)
+            if member is not None
+            else None
+        )
+        state = _view_state(campaign, member, my_vote is not None)
+        rows: list[dict[str, Any]] = []
+        stats: dict[str, Any] | None = None
+        if state in ("voted", "closed"):
+            rows = await vote_service.get_results(db, campaign)
+            stats = await vote_service.get_vote_stats(db, campaign)
+    entries = {e.id: e for e in campaign.entries}
+    my_picks = [
+        {"rank": v["rank"], "entry": entries.get(v["entry_id"])}
+        for v in (my_vote["votes"] if my_vote else [])
+    ]
+    flash = read_flash(request)
+    vote_error = (
+        flash["text"] if flash and flash["kind"] == "error" and state == "can_vote" else None
+    )
+    closed = state == "closed"
+    items = result_items(rows, closed=closed)
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "state": state,
+        "entries": list(campaign.entries) if state != "upcoming" else [],
+        "end_at": vote_service.end_at(campaign),
+        "start_text": long_time(campaign.start_at),
+        "end_text": long_time(vote_service.end_at(campaign)),
+        "instructions": instructions(campaign),
+        "method_label": counting.METHOD_LABELS.get(campaign.counting_method, "Weighted points"),
+        "score_unit": SCORE_UNITS.get(campaign.counting_method, "pts"),
+        "my_picks": my_picks,
+        "results": items,
+        "stats": stats,
+        "has_ballots": bool(stats and stats["total_voted"]),
+        "tie_for_first": closed and sum(1 for i in items if i["final_rank"] == 1) >= 2,
+        "irv": irv_explanation(rows) if stats and stats["total_voted"] else None,
+        "schulze": schulze_explanation(rows) if stats and stats["total_voted"] else None,
+        "ordinal": ordinal,
+        "vote_error": vote_error,
+        "active_nav": "vote",
+    }
+    if vote_error:
+        context["flash"] = None  # shown in #vote-error instead of the page's flash bar
+    return await render(request, "vote/vote.html", context, member=member)
+
+
+def _form_picks(form: dict[str, str]) -> list[PickField]:
+    """`pick_entry_i` / `pick_rank_i` (rank i+1 when absent); empty selections are skipped."""
+    picks: list[PickField] = []
+    for index in range(MAX_FORM_PICKS):
+        raw_entry = form.get(f"pick_entry_{index}", "").strip()
+        if not raw_entry:
+            continue
+        raw_rank = form.get(f"pick_rank_{index}", "").strip() or str(index + 1)
+        if (
+            not (
+                raw_entry.isascii()
+                and raw_entry.isdigit()
+                and raw_rank.isascii()
+                and raw_rank.isdigit()
+            )
+            or int(raw_entry) > INT32_MAX
+            or int(raw_rank) > INT32_MAX
+        ):
+            raise ValueError(PICKS_MESSAGE)
+        picks.append(PickField(int(raw_entry), int(raw_rank)))
+    return picks
+
+
+@router.post("/vote/{campaign_id}")
+async def vote_submit(
+    request: Request, campaign_id: CampaignPathId, member: PageMember
+) -> Response:
+    """Cast the ballot from the vote form; every outcome is a redirect with a flash."""
+    if member is None:
+        raise LoginRequired(f"/vote/{campaign_id}")
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if not csrf_ok(request, form.get("csrf_token")):
+        raise PageError(403, CSRF_PAGE_MESSAGE)
+    factory = request.app.state.sessionmaker
+    await campaign_service.reconcile(factory, campaign_id)
+    here = f"/vote/{campaign_id}"
+    async with transaction(factory) as db:
+        campaign = await campaign_or_404(db, campaign_id)
+    try:
+        picks = _form_picks(form)
+    except ValueError as exc:
+        return redirect_with_flash(request, here, "error", str(exc))
+    try:
+        async with transaction(factory) as db:
+            cast = await vote_service.cast_vote(
+                db, campaign_id=campaign_id, member=member, picks=picks
+            )
+    except DomainError as exc:
+        message = exc.message
+        if message.startswith("Expected "):
+            message = f"Please select exactly {campaign.picks_per_voter} picks."
+        return redirect_with_flash(request, here, "error", message)
+    if cast.early_close_enabled:
+        await campaign_service.check_early_close(factory, campaign_id)
+    return redirect_with_flash(request, here, "success", "Your vote is in!")

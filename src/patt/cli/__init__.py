@@ -1,0 +1,58 @@
+"""The `patt` console script: a thin command per module, each calling the same services as
+the web app.
+
+Exit codes: 0 success, 1 user error (message on stderr, no traceback), 2 bad usage; the sync
+commands add 3 already running, 4 not configured, 5 partial. Every command reads the same
+settings; with no DATABASE_URL it starts the embedded database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from patt.cli import accounts, campaign, database, demo, serve, sheets, sync
+from patt.cli.common import NotConfigured, UserError
+from patt.config import ConfigError, get_settings
+from sv_common.errors import DomainError
+
+# Order of the commands in `patt --help`.
+COMMANDS = (serve, database, accounts, demo, sync, sheets, campaign)
+
+__all__ = ["NotConfigured", "UserError", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (every command has --help)."""
+    parser = argparse.ArgumentParser(
+        prog="patt",
+        description="PATT guild platform: run the site and manage its database. With no "
+        "DATABASE_URL every command uses (and starts) the embedded PostgreSQL in PATT_DATA_DIR.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `patt` script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args, get_settings()) or 0)
+    except (UserError, ConfigError, DomainError) as exc:
+        print(f"error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, UserError) else 1
+    except KeyboardInterrupt:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

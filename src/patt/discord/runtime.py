@@ -1,0 +1,244 @@
+"""Discord inside the app: which service runs and its background tasks.
+
+- `install(app)` puts a `NullDiscordService` on `app.state.discord` at once (every app has one,
+  even without a lifespan), then the startup hook swaps in the configured service: the
+  file-backed fake (`DISCORD_BACKEND=fake`, or demo mode without a token), the real bot
+  (`auto` with a token and a valid `DISCORD_GUILD_ID`) or the null service. The bot logs in
+  as a background task; the app never waits for Discord. Shutdown closes it within 10 s.
+- The fake reads `DISCORD_FAKE_FILE`. Only demo mode (`DEMO_MODE` / `patt serve --demo`) falls
+  back to the bundled demo server when that is empty: anywhere else `DISCORD_BACKEND=fake`
+  without a file counts as not configured (an error is logged, the app runs with Discord
+  `disabled`, and `patt sync discord|report` exit 4 saying so), so the 36 demo members can
+  never land in a real database by accident. Never a fake in production.
+- With `SCHEDULER_ENABLED`, a full member + role sync runs 60 s after Discord is ready and
+  then every `DISCORD_SYNC_INTERVAL_MINUTES` (advisory lock 3, so one process at a time); the
+  sync itself and its follow-ups are in `patt.discord.flows`. Member events request the
+  pipeline through `app.state.request_pipeline` when the scheduler provides one, else through a
+  local 60 s debounce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from patt.config import Settings
+from patt.discord.flows import ensure_discord_config, game_rank_names, run_followups, sync_discord
+from sv_common.discord.fake import FakeDiscordService
+from sv_common.discord.interface import DiscordService
+from sv_common.discord.null import NullDiscordService
+from sv_common.guild_sync.discord_sync import MemberEventHandler
+from sv_common.identity.realms import is_snowflake
+
+log = logging.getLogger(__name__)
+
+DEMO_FILE = Path(__file__).resolve().parent.parent / "data" / "demo_discord.json"
+FIRST_SYNC_DELAY = 60.0
+PIPELINE_DEBOUNCE = 60.0
+STOP_TIMEOUT = 10.0
+NOT_CONFIGURED = (
+    "Discord is not configured: set DISCORD_BOT_TOKEN and DISCORD_GUILD_ID "
+    "(or DISCORD_BACKEND=fake with DISCORD_FAKE_FILE)."
+)
+FAKE_WITHOUT_FILE = (
+    "DISCORD_BACKEND=fake needs DISCORD_FAKE_FILE (the bundled demo Discord server is used "
+    "only in demo mode); Discord stays disabled."
+)
+
+
+# ------------------------------------------------------------------------------ building
+
+
+def build_service(settings: Settings) -> Any:
+    """The configured Discord service (not started)."""
+    backend = settings.discord_backend
+    if backend == "null":
+        return NullDiscordService()
+    use_fake = backend == "fake" or (
+        backend == "auto" and not settings.discord_bot_token and settings.demo_mode
+    )
+    if use_fake and not settings.is_production:
+        path = settings.discord_fake_file or (str(DEMO_FILE) if settings.demo_mode else "")
+        if not path:
+            log.error("%s", FAKE_WITHOUT_FILE)
+            return NullDiscordService()
+        return FakeDiscordService.from_file(path, outbox=settings.discord_fake_outbox or None)
+    if not settings.discord_bot_token:
+        return NullDiscordService()
+    if not is_snowflake(settings.discord_guild_id):
+        log.error(
+            "DISCORD_BOT_TOKEN is set but DISCORD_GUILD_ID is missing or not a snowflake; "
+            "Discord stays disabled"
+        )
+        return NullDiscordService()
+    from sv_common.discord.bot import DiscordBotService
+
+    return DiscordBotService(settings.discord_bot_token, settings.discord_guild_id)
+
+
+def not_configured_message(settings: Settings) -> str:
+    """Why `build_service` gave the null service, for the CLI."""
+    if settings.discord_backend == "fake" and not settings.discord_fake_file.strip():
+        return FAKE_WITHOUT_FILE
+    return NOT_CONFIGURED
+
+
+def is_configured(service: Any) -> bool:
+    """False for the null service (no token, or DISCORD_BACKEND=null)."""
+    return not isinstance(service, NullDiscordService)
+
+
+def usable(service: Any) -> bool:
+    """Ready, or a file-backed fake (which re-reads its file and may recover on the next sync)."""
+    return bool(service.available or getattr(service, "is_file_fake", False))
+
+
+# ---------------------------------------------------------------------- in the app
+class DiscordRuntime:
+    """The app's Discord service and its background tasks."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.bot_task: asyncio.Task[None] | None = None
+        self.sync_task: asyncio.Task[None] | None = None
+        self.debounce_task: asyncio.Task[None] | None = None
+        self.first_sync_delay = FIRST_SYNC_DELAY
+        self.pipeline_debounce = PIPELINE_DEBOUNCE
+        # Scheduled syncs finished with their follow-ups (lets tests and health wait for one).
+        self.scheduled_syncs_done = 0
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.state.settings  # type: ignore[no-any-return]
+
+    @property
+    def service(self) -> Any:
+        return self.app.state.discord
+
+    async def start(self, app: FastAPI) -> None:
+        """Startup hook: build, subscribe, start the bot in the background, schedule syncs."""
+        service = build_service(self.settings)
+        app.state.discord = service
+        try:
+            async with app.state.sessionmaker() as session, session.begin():
+                await ensure_discord_config(session, self.settings)
+        except Exception:
+            log.exception("could not create the discord_config row")
+        if not is_configured(service):
+            return
+        service.subscribe(
+            MemberEventHandler(
+                app.state.sessionmaker,
+                request_pipeline=self.request_pipeline,
+                game_rank_names=game_rank_names(self.settings),
+            )
+        )
+        starter = getattr(service, "start", None)
+        if starter is not None:
+            self.bot_task = asyncio.create_task(starter(), name="discord-bot")
+        if self.settings.scheduler_enabled:
+            self.sync_task = asyncio.create_task(self._periodic_sync(), name="discord-sync")
+
+    async def stop(self, app: FastAPI) -> None:
+        """Shutdown hook: cancel timers, close the client within 10 s, cancel its task."""
+        for task in (self.sync_task, self.debounce_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        closer = getattr(self.service, "close", None)
+        if closer is not None:
+            try:
+                await asyncio.wait_for(closer(), STOP_TIMEOUT)
+            except Exception:
+                log.warning("Discord client did not close cleanly within %ss", STOP_TIMEOUT)
+        if self.bot_task is not None:
+            self.bot_task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self.bot_task, 1)
+
+    async def sync_now(
+        self, *, triggered_by: str, scheduled: bool = False
+    ) -> dict[str, Any] | None:
+        """One full sync with follow-ups (API, page, scheduler)."""
+        return await sync_discord(
+            service=self.service,
+            sessionmaker=self.app.state.sessionmaker,
+            engine=self.app.state.engine,
+            settings=self.settings,
+            triggered_by=triggered_by,
+            scheduled=scheduled,
+        )
+
+    async def _periodic_sync(self) -> None:
+        first = True
+        while True:
+            if not usable(self.service):
+                await self.service.wait_ready(30)
+                if not usable(self.service):
+                    await asyncio.sleep(5)
+                    continue
+            interval = self.settings.discord_sync_interval_minutes * 60
+            await asyncio.sleep(self.first_sync_delay if first else interval)
+            try:
+                await self._scheduled_sync(triggered_by="startup" if first else "schedule")
+            except Exception:
+                log.exception("scheduled Discord sync failed")
+            self.scheduled_syncs_done += 1
+            first = False
+
+    async def _scheduled_sync(self, *, triggered_by: str) -> None:
+        """A scheduled sync; its follow-ups go through the scheduler's pipeline when there is one."""
+        external = getattr(self.app.state, "request_pipeline", None)
+        result = await sync_discord(
+            service=self.service,
+            sessionmaker=self.app.state.sessionmaker,
+            engine=self.app.state.engine,
+            settings=self.settings,
+            triggered_by=triggered_by,
+            scheduled=True,
+            followups=external is None,
+        )
+        if external is not None and result is not None and result["changed"]:
+            external("discord sync")
+
+    def request_pipeline(self, reason: str) -> None:
+        """Ask for matching → integrity → report: the scheduler's pipeline, else a local debounce."""
+        external = getattr(self.app.state, "request_pipeline", None)
+        if external is not None:
+            external(reason)
+            return
+        if self.debounce_task is not None and not self.debounce_task.done():
+            self.debounce_task.cancel()
+        self.debounce_task = asyncio.create_task(
+            self._debounced_pipeline(), name="discord-pipeline"
+        )
+
+    async def _debounced_pipeline(self) -> None:
+        await asyncio.sleep(self.pipeline_debounce)
+        try:
+            await run_followups(
+                service=self.service,
+                sessionmaker=self.app.state.sessionmaker,
+                engine=self.app.state.engine,
+                settings=self.settings,
+            )
+        except Exception:
+            log.exception("pipeline after Discord events failed")
+
+
+def install(app: FastAPI) -> None:
+    """Null service now (create_app time); the real one from the startup hook."""
+    app.state.discord = NullDiscordService()
+    runtime = DiscordRuntime(app)
+    app.state.discord_runtime = runtime
+    app.state.startup_hooks.append(runtime.start)
+    app.state.shutdown_hooks.append(runtime.stop)
+
+
+__all__ = ["DiscordRuntime", "DiscordService", "build_service", "install"]

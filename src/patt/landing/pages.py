@@ -1,0 +1,133 @@
+"""Landing page `/` (50 §4.1): hero, Active Votes, Recent Results, Mito's quote, About the Guild.
+
+Everything listed comes from one SQL statement per view; when it reports a due automatic
+transition, campaign_service.reconcile_due runs first and the data is read again, as every campaign
+list does. Choices where the spec is silent: a live campaign past its end that could not be closed
+yet is left out of Active Votes; cards are ordered by the soonest end; an
+anonymous visitor with no visible live campaign sees no Active Votes section (the empty state is
+for logged-in members, as specified); Recent Results is hidden when there are none.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from patt.campaigns import service as campaign_service
+from patt.core.render import render
+from patt.deps import PageMember
+from sv_common import clock
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+DESCRIPTION_LIMIT = 100
+FALLBACK_TITLE = "Healer Extraordinaire"
+RECENT_RESULTS = 3
+
+
+@dataclass
+class CampaignCard:
+    """What a landing card shows about one campaign."""
+
+    id: int
+    title: str
+    description: str
+    entry_count: int
+    end_ts: int
+
+
+def short_description(text: str | None, limit: int = DESCRIPTION_LIMIT) -> str:
+    """The description cut at `limit` characters with "…" when longer."""
+    value = (text or "").strip()
+    return value if len(value) <= limit else value[:limit].rstrip() + "…"
+
+
+# Everything the landing page lists, in one statement (one round trip per page view):
+# `due` counts campaigns whose automatic transition is due, so reconciliation runs only then.
+LANDING_SQL = text("""
+WITH visible AS (
+  SELECT c.id, c.title, c.description, c.status, c.closed_at,
+         c.start_at + c.duration_hours * interval '1 hour' AS end_at
+  FROM patt.campaigns c
+  WHERE c.status IN ('live', 'closed')
+    AND (c.min_rank_to_view IS NULL OR c.min_rank_to_view <= :level)
+)
+SELECT
+  (SELECT count(*) FROM patt.campaigns d
+    WHERE (d.status = 'draft' AND d.start_at <= :now
+           AND d.start_at + d.duration_hours * interval '1 hour' > :now)
+       OR (d.status = 'live' AND d.start_at + d.duration_hours * interval '1 hour' <= :now)) AS due,
+  (SELECT coalesce(json_agg(json_build_object(
+            'id', v.id, 'title', v.title, 'description', v.description,
+            'entry_count', (SELECT count(*) FROM patt.campaign_entries e WHERE e.campaign_id = v.id),
+            'end_ts', floor(extract(epoch FROM v.end_at))::bigint)
+          ORDER BY v.end_at, v.id), '[]'::json)::text
+     FROM visible v WHERE v.status = 'live' AND v.end_at > :now) AS active,
+  (SELECT coalesce(json_agg(json_build_object(
+            'id', r.id, 'title', r.title, 'description', r.description,
+            'closed_at', r.closed_at)), '[]'::json)::text
+     FROM (SELECT * FROM visible WHERE status = 'closed'
+           ORDER BY closed_at DESC NULLS LAST, id DESC LIMIT :recent) r) AS recent,
+  (SELECT quote FROM patt.mito_quotes ORDER BY random() LIMIT 1) AS quote,
+  (SELECT title FROM patt.mito_titles ORDER BY random() LIMIT 1) AS title
+""")
+
+
+async def landing_data(connection: AsyncConnection, level: int) -> dict[str, Any]:
+    """Active votes, recent results and the quote of the day for a viewer at `level`."""
+    row = (
+        await connection.execute(
+            LANDING_SQL, {"level": level, "now": clock.now(), "recent": RECENT_RESULTS}
+        )
+    ).one()
+    active = [
+        CampaignCard(
+            id=item["id"],
+            title=item["title"],
+            description=short_description(item["description"]),
+            entry_count=int(item["entry_count"]),
+            end_ts=int(item["end_ts"]),
+        )
+        for item in json.loads(row.active)
+    ]
+    results = [
+        {
+            "id": item["id"],
+            "title": item["title"],
+            "description": short_description(item["description"]),
+            "closed_at": datetime.fromisoformat(item["closed_at"]) if item["closed_at"] else None,
+        }
+        for item in json.loads(row.recent)
+    ]
+    quote = {"text": row.quote, "title": row.title or FALLBACK_TITLE} if row.quote else None
+    return {"due": int(row.due), "active": active, "results": results, "quote": quote}
+
+
+@router.get("/")
+async def landing(request: Request, member: PageMember) -> Response:
+    """The public front page; what it lists depends on the viewer's current rank level."""
+    level = member.rank.level if member is not None else 0
+    engine = request.app.state.engine
+    async with engine.connect() as connection:
+        data = await landing_data(connection, level)
+    if data["due"]:
+        # due automatic transitions first (40 §2): an expired vote shows as a result, not as live
+        await campaign_service.reconcile_due(request.app.state.sessionmaker)
+        async with engine.connect() as connection:
+            data = await landing_data(connection, level)
+    context = {
+        "active_nav": "home",
+        "landing_image_url": request.app.state.settings.landing_image_url,
+        "tagline": "A World of Warcraft guild — Real life first, zero toxicity",
+        "active": data["active"],
+        "results": data["results"],
+        "quote": data["quote"],
+    }
+    return await render(request, "public/landing.html", context, member=member)

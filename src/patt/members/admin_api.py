@@ -1,0 +1,173 @@
+"""Admin roster API under /api/v1/admin (30 §4): ranks, members, characters, send-invite.
+
+Officer+ for everything; rank writes need the top rank. Member and character writes follow the
+rank guard of decision 5 (in the identity services).
+
+Choices where the spec is silent:
+- A rank write that would leave the acting Guild Leader without the top rank (re-levelling
+  their own rank below another, or creating a rank above it) is refused with 409, so the guild
+  can never lock itself out of rank management.
+- Character writes answer with the officer Character shape (30 §1.1, Officer+ fields).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from patt.core.fields import IdPath
+from patt.deps import DB, Officer
+from patt.members import service as roster_writes
+from patt.members.schemas import (
+    CharacterCreate,
+    CharacterUpdate,
+    MemberCreate,
+    MemberUpdate,
+    RankCreate,
+    RankUpdate,
+    changes_of,
+)
+from sv_common.db.models import GuildMember
+from sv_common.identity import characters as character_service
+from sv_common.identity import members as member_service
+from sv_common.identity import ranks as rank_service
+from sv_common.identity.serialize import character_dict, member_dict, rank_dict
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+# Path ids are positive int4 values: anything else is 422, never a database error.
+PathId = IdPath
+
+
+def ok(data: Any, status_code: int = 200) -> JSONResponse:
+    """The success envelope."""
+    return JSONResponse({"ok": True, "data": data}, status_code=status_code)
+
+
+async def require_top_rank(member: Officer, db: DB) -> GuildMember:
+    """Officer+ (401/403 first), then 403 unless the member holds the top rank."""
+    await rank_service.check_top_rank(db, member)
+    return member
+
+
+TopRank = Annotated[GuildMember, Depends(require_top_rank)]
+
+
+# ------------------------------------------------------------------------------ ranks
+@router.get("/ranks")
+async def list_ranks(member: Officer, db: DB) -> JSONResponse:
+    """All ranks ordered by level."""
+    return ok([rank_dict(rank) for rank in await rank_service.list_ranks(db)])
+
+
+@router.post("/ranks")
+async def create_rank(body: RankCreate, actor: TopRank, db: DB) -> JSONResponse:
+    """New rank (top rank only)."""
+    rank = await roster_writes.create_rank(db, actor=actor, body=body)
+    return ok(rank_dict(rank), 201)
+
+
+@router.patch("/ranks/{rank_id}")
+async def update_rank(rank_id: PathId, body: RankUpdate, actor: TopRank, db: DB) -> JSONResponse:
+    """Rename, re-level, describe or map a rank (top rank only)."""
+    rank = await rank_service.update_rank(db, rank_id, changes_of(body))
+    await rank_service.check_keeps_top_rank(db, actor.rank_id)
+    return ok(rank_dict(rank))
+
+
+@router.delete("/ranks/{rank_id}")
+async def delete_rank(rank_id: PathId, actor: TopRank, db: DB) -> JSONResponse:
+    """Delete an unused rank (top rank only)."""
+    await rank_service.delete_rank(db, rank_id)
+    return ok({"deleted": True})
+
+
+# ---------------------------------------------------------------------------- members
+@router.get("/members")
+async def list_members(member: Officer, db: DB) -> JSONResponse:
+    """All members ordered by display name."""
+    return ok([member_dict(m) for m in await member_service.list_members(db)])
+
+
+@router.post("/members")
+async def create_member(body: MemberCreate, actor: Officer, db: DB) -> JSONResponse:
+    """New member (rank guard applies to the chosen rank)."""
+    member = await roster_writes.create_member(db, actor=actor, body=body)
+    return ok(member_dict(member), 201)
+
+
+@router.get("/members/{member_id}")
+async def get_member(member_id: PathId, member: Officer, db: DB) -> JSONResponse:
+    """One member with all their characters."""
+    target = await member_service.get_member(db, member_id)
+    characters = await character_service.list_member_characters(db, target.id)
+    data = member_dict(target)
+    data["characters"] = [character_dict(c, officer=True) for c in characters]
+    return ok(data)
+
+
+@router.patch("/members/{member_id}")
+async def update_member(
+    member_id: PathId, body: MemberUpdate, actor: Officer, db: DB
+) -> JSONResponse:
+    """Change the given fields; null clears discord_id, discord_username and notes."""
+    member = await member_service.update_member(
+        db, actor=actor, member_id=member_id, changes=changes_of(body)
+    )
+    return ok(member_dict(member))
+
+
+@router.get("/members/{member_id}/characters")
+async def list_member_characters(member_id: PathId, member: Officer, db: DB) -> JSONResponse:
+    """A member's characters (404 for an unknown member)."""
+    target = await member_service.get_member(db, member_id)
+    characters = await character_service.list_member_characters(db, target.id)
+    return ok([character_dict(c, officer=True) for c in characters])
+
+
+@router.post("/members/{member_id}/characters")
+async def add_character(
+    member_id: PathId, body: CharacterCreate, request: Request, actor: Officer, db: DB
+) -> JSONResponse:
+    """Add a character, or claim an unlinked one with the same name and realm."""
+    character = await roster_writes.add_character(
+        db,
+        actor=actor,
+        member_id=member_id,
+        body=body,
+        region=request.app.state.settings.blizzard_region,
+    )
+    return ok(character_dict(character, officer=True), 201)
+
+
+@router.patch("/characters/{character_id}")
+async def update_character(
+    character_id: PathId, body: CharacterUpdate, request: Request, actor: Officer, db: DB
+) -> JSONResponse:
+    """Edit a character, or link / move / unlink it with `member_id`."""
+    character = await character_service.update_character(
+        db,
+        actor=actor,
+        character_id=character_id,
+        changes=changes_of(body),
+        region=request.app.state.settings.blizzard_region,
+    )
+    return ok(character_dict(character, officer=True))
+
+
+@router.delete("/characters/{character_id}")
+async def delete_character(character_id: PathId, actor: Officer, db: DB) -> JSONResponse:
+    """Delete a character (a synced one still in the guild returns as an orphan)."""
+    await character_service.delete_character(db, character_id, actor=actor)
+    return ok({"deleted": True})
+
+
+# ---------------------------------------------------------------------------- invites
+@router.post("/members/{member_id}/send-invite")
+async def send_invite(member_id: PathId, request: Request, actor: Officer, db: DB) -> JSONResponse:
+    """Create an invite code and DM it (70 §7); 200 whenever a code was created."""
+    data = await roster_writes.send_invite(
+        db, app_state=request.app.state, actor=actor, member_id=member_id
+    )
+    return ok(data)

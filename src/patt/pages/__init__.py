@@ -1,1 +1,0 @@
-"""Server-rendered pages (Jinja2): public, auth, setup, vote, admin, guild tools."""

@@ -1,0 +1,210 @@
+"""Guild-tool JSON endpoints of the roster pages (60 §9.1–§9.5): `roster-data`, `roster-submit`
+(the sheet-style `{"success": …}` envelope) and `availability` (platform envelope).
+
+Thin routes; the rules live in `patt.roster.signup` and `patt.roster.availability`.
+
+Choices where the spec is silent:
+- On the two public endpoints a stale or invalid login cookie counts as anonymous (a visitor
+  whose session expired can still sign up); an invalid bearer token is still 401.
+- Every `roster-submit` request that passes the CSRF check counts against the hourly limit,
+  whether or not it succeeds; officers are exempt. The 429 body also carries `retryAfter`.
+- `POST`, `PUT`, `PATCH` and `DELETE` on `roster-data` all answer 405 "Not supported".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+
+from patt.core.netutil import client_ip
+from patt.deps import (
+    DB,
+    CurrentMember,
+    bearer_token,
+    get_optional_member,
+    public_write_csrf,
+    rank_level,
+)
+from patt.roster import availability
+from patt.roster import signup as roster_signup
+from sv_common.db.models import GuildMember
+from sv_common.errors import BadRequest, DomainError, TooManyRequests, Unauthorized
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def sheet_error(exc: DomainError) -> JSONResponse:
+    """`{"success": false, "error", "fields"?}` with the error's status and headers."""
+    body: dict[str, Any] = {"success": False, "error": exc.message}
+    fields = getattr(exc, "fields", None)
+    if fields:
+        body["fields"] = fields
+    if isinstance(exc, TooManyRequests):
+        body["retryAfter"] = exc.retry_after
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+class SheetStyleError(Exception):
+    """A domain error on a sheet-style route, re-raised so the request still rolls back."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class SheetStyleRoute(APIRoute):
+    """Routes whose domain errors (from dependencies too) answer in the sheet-style envelope.
+
+    The error is re-raised as SheetStyleError rather than answered here, so it still passes
+    through the request's DB session, which rolls back: a failed request writes nothing.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def sheet_style_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DomainError as exc:
+                raise SheetStyleError(exc) from exc
+
+        return sheet_style_handler
+
+
+async def _sheet_style_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SheetStyleError)
+    return sheet_error(exc.error)
+
+
+sheet_router = APIRouter(prefix="/api/v1/guild", tags=["guild-tools"], route_class=SheetStyleRoute)
+router = APIRouter(prefix="/api/v1/guild", tags=["guild-tools"])
+
+
+async def public_viewer(request: Request, db: DB) -> GuildMember | None:
+    """The logged-in member, or None; a bad cookie is treated as no login (bad bearer → 401)."""
+    try:
+        return await get_optional_member(request, db)
+    except Unauthorized:
+        if bearer_token(request) is not None:
+            raise
+        return None
+
+
+def is_officer(request: Request, member: GuildMember | None) -> bool:
+    """Officer+ by the member's current rank level."""
+    return member is not None and rank_level(member) >= request.app.state.settings.admin_rank_level
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; 400 when it is empty, malformed or not an object."""
+    raw = await request.body()
+    if not raw.strip():
+        raise BadRequest("Request body must be a JSON object.")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest("Malformed JSON body.") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    return data
+
+
+def check_submit_rate(request: Request) -> None:
+    """30 sign-ups per client IP per hour (20 §8); 429 with Retry-After when exceeded."""
+    throttle = request.app.state.throttles["roster_submit_ip"]
+    key = client_ip(request)
+    wait = throttle.retry_after(key)
+    if wait:
+        minutes = max(1, (wait + 59) // 60)
+        raise TooManyRequests(
+            f"Too many roster submissions from your connection. Try again in {minutes} minutes.",
+            retry_after=wait,
+        )
+    throttle.hit(key)
+
+
+# ----------------------------------------------------------------------- sheet-style
+@sheet_router.get("/roster-data")
+async def roster_data(request: Request, db: DB) -> Response:
+    """The raid roster: availability, characters; Discord IDs and issues for officers only."""
+    viewer = await public_viewer(request, db)
+    cache: availability.RosterCache = request.app.state.roster_cache
+    roster = await cache.roster(db)
+    if is_officer(request, viewer):
+        extras = await cache.officer_extras(db)
+    else:
+        extras = {"discordIds": {}, "validationIssues": []}
+    # The arrays arrive as JSON text from PostgreSQL and are spliced in unparsed.
+    body = (
+        f'{{"success": true, "availability": {roster.availability}, '
+        f'"characters": {roster.characters}, "discordIds": {json.dumps(extras["discordIds"])}, '
+        f'"validationIssues": {json.dumps(extras["validationIssues"])}}}'
+    )
+    return Response(body, media_type="application/json", headers=NO_STORE)
+
+
+@sheet_router.api_route("/roster-data", methods=["POST", "PUT", "PATCH", "DELETE"])
+async def roster_data_write() -> JSONResponse:
+    """Old clients wrote to the sheet here; the platform does not accept it."""
+    return JSONResponse({"success": False, "error": "Not supported"}, status_code=405)
+
+
+@sheet_router.post("/roster-submit", dependencies=[Depends(public_write_csrf)])
+async def roster_submit(request: Request, db: DB) -> JSONResponse:
+    """Join or update the raid roster: member, one character, the week (one transaction)."""
+    viewer = await public_viewer(request, db)
+    officer = is_officer(request, viewer)
+    if not officer:
+        check_submit_rate(request)
+    submission = roster_signup.validate_submission(await json_object(request))
+    settings = request.app.state.settings
+    result = await roster_signup.submit(
+        db,
+        submission=submission,
+        viewer=viewer,
+        officer=officer,
+        home_realm_name=settings.patt_guild_realm_name,
+        home_realm_slug=settings.patt_guild_realm_slug,
+        region=settings.blizzard_region,
+    )
+    return JSONResponse(
+        {
+            "success": True,
+            "message": "Roster entry saved.",
+            "created": {"member": result.member_created, "character": result.character_created},
+        }
+    )
+
+
+# -------------------------------------------------------------------- platform-style
+@router.get("/availability")
+async def list_availability(request: Request, db: DB) -> Response:
+    """Every raid-roster member's week, in roster order."""
+    roster = await request.app.state.roster_cache.roster(db)
+    body = f'{{"ok": true, "data": {roster.availability}}}'
+    return Response(body, media_type="application/json", headers=NO_STORE)
+
+
+@router.post("/availability")
+async def update_availability(request: Request, member: CurrentMember, db: DB) -> JSONResponse:
+    """A member updates their own week (officers: anyone's) without touching characters."""
+    entry = await availability.update_member_availability(
+        db,
+        actor=member,
+        officer=is_officer(request, member),
+        raw=await json_object(request),
+    )
+    return JSONResponse({"ok": True, "message": "Availability updated.", "data": entry})
+
+
+def install(app: FastAPI) -> None:
+    """Register the guild-tool API routers, the sheet-style error answer and the roster cache."""
+    app.state.roster_cache = availability.RosterCache()
+    app.add_exception_handler(SheetStyleError, _sheet_style_error)
+    app.include_router(sheet_router)
+    app.include_router(router)

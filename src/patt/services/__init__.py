@@ -1,1 +1,0 @@
-"""PATT application services (campaigns, votes, startup)."""
