@@ -4,7 +4,6 @@ members casting ballots over HTTP."""
 
 from __future__ import annotations
 
-import importlib
 import random
 from datetime import timedelta
 from typing import Any
@@ -22,13 +21,9 @@ PICKS = 3
 
 
 def _vote_service() -> Any:
-    try:
-        module = importlib.import_module("patt.campaigns.voting")
-    except ImportError as exc:
-        raise NotBuilt("patt.campaigns.voting") from exc
-    if not hasattr(module, "get_results"):
-        raise NotBuilt("vote_service.get_results")
-    return module
+    from patt.campaigns import results
+
+    return results
 
 
 async def create_campaign(
@@ -141,7 +136,7 @@ async def campaigns(bench: Bench) -> None:
 
     # the computation itself: the uncached count where the service has one (the endpoint reuses
     # the last count while the ballot set is unchanged)
-    compute = getattr(vote_service, "count_live_results", vote_service.get_results)
+    compute = vote_service.count_live_results
 
     async def live_standings() -> Any:
         async with bench.session() as session:

@@ -12,13 +12,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patt import __version__
 from patt.config import Settings, check_production, get_settings, resolve_jwt_secret
+from patt.core.envelope import error_for_path, error_response
 from patt.core.middleware import ApiBodyMiddleware, SecurityHeadersMiddleware
 from patt.core.render import LoginRequired, PageError, login_redirect, render
 from sv_common.auth.throttle import SlidingWindow
@@ -34,19 +35,6 @@ StartupHook = Callable[[FastAPI], Awaitable[None]]
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
-
-
-def _envelope(
-    status: int,
-    message: str,
-    *,
-    details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {"ok": False, "error": message}
-    if details:
-        body["details"] = details
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -69,7 +57,7 @@ async def page_error(request: Request, status: int, message: str | None = None) 
     """The 403/404/500 page (or the JSON envelope under /api)."""
     if _is_api(request):
         defaults = {403: "Forbidden.", 404: "Not found.", 500: "Internal server error"}
-        return _envelope(status, message or defaults.get(status, "Error."))
+        return error_response(status, message or defaults.get(status, "Error."))
     template = {403: "public/403.html", 404: "public/404.html"}.get(status, "public/500.html")
     member = getattr(request.state, "member", None)
     context = {"message": message, "status_code": status, "heading": ERROR_HEADINGS.get(status)}
@@ -82,11 +70,7 @@ async def page_error(request: Request, status: int, message: str | None = None) 
 
 async def _client_error(request: Request, status: int, message: str) -> Response:
     if _is_api(request):
-        if request.url.path.startswith(
-            ("/api/v1/guild/roster-submit", "/api/v1/guild/roster-data")
-        ):
-            return JSONResponse({"success": False, "error": message}, status_code=status)
-        return _envelope(status, message)
+        return error_for_path(request.url.path, status, message)
     return await page_error(request, 400, message)
 
 
@@ -96,14 +80,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
         if _is_api(request):
-            return _envelope(exc.status_code, exc.message, details=exc.details, headers=exc.headers)
+            return error_response(
+                exc.status_code, exc.message, details=exc.details, headers=exc.headers
+            )
         return await page_error(request, exc.status_code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return _envelope(400, "Malformed JSON body.")
+            return error_response(400, "Malformed JSON body.")
         details = [
             {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
             for e in errors
@@ -114,7 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return await page_error(
                 request, 404 if "path" in str(errors[0].get("loc")) else 400, None
             )
-        return _envelope(422, message, details=details)
+        return error_response(422, message, details=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -126,7 +112,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 and exc.detail not in ("Not Found", "Method Not Allowed")
                 else messages.get(exc.status_code, "Request failed.")
             )
-            return _envelope(exc.status_code, text, headers=getattr(exc, "headers", None))
+            return error_response(exc.status_code, text, headers=getattr(exc, "headers", None))
         if exc.status_code in (403, 404):
             return await page_error(request, exc.status_code)
         if exc.status_code == 405:
@@ -171,7 +157,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if _is_api(request):
-            return _envelope(500, "Internal server error")
+            return error_response(500, "Internal server error")
         return await page_error(request, 500)
 
 

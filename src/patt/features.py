@@ -18,8 +18,8 @@ def install(app: FastAPI) -> None:
     from patt.campaigns import admin_api as campaigns_admin_api
     from patt.campaigns import admin_pages as admin_campaign_pages
     from patt.campaigns import api as campaigns_api
+    from patt.campaigns import checker as campaign_checker
     from patt.campaigns import pages as vote_pages
-    from patt.campaigns import service as campaign_service
     from patt.core import startup
     from patt.discord import pages as admin_discord_pages
     from patt.discord import runtime as discord_runtime
@@ -38,7 +38,7 @@ def install(app: FastAPI) -> None:
     # ---- lifespan hooks and app state (startup order: seed, setup token, campaign checker,
     # Discord service and scheduled sync)
     startup.install(app)
-    campaign_service.install(app)  # status checker hooks and the navigation's Vote link
+    campaign_checker.install(app)  # status checker hooks and the navigation's Vote link
     discord_runtime.install(app)  # app.state.discord (null at once, configured at startup)
 
     # ---- JSON API (30, 60 §9, 70, 85 §11)

@@ -25,8 +25,9 @@ from tests.conftest import (
     count_rows,
 )
 
-from patt.campaigns import service as campaign_service
-from patt.campaigns import voting as vote_service
+from patt.campaigns import checker as campaign_checker
+from patt.campaigns import events as campaign_events
+from patt.campaigns import results as campaign_results
 from sv_common import clock
 from sv_common.auth.jwt import create_access_token
 from sv_common.db import migrate
@@ -871,19 +872,19 @@ async def test_checker_activates_at_start_and_expires_at_end(
     start = T0 + timedelta(hours=2)
     campaign = await make_campaign(client, headers, start_at=start.isoformat(), duration_hours=24)
     cid = campaign["id"]
-    assert await campaign_service.run_checker_pass(app.state.sessionmaker) == {
+    assert await campaign_checker.run_checker_pass(app.state.sessionmaker) == {
         "activated": [],
         "closed": [],
         "early_closed": [],
         "skipped": False,
     }
     clock.set_now(start)
-    result = await campaign_service.run_checker_pass(app.state.sessionmaker)
+    result = await campaign_checker.run_checker_pass(app.state.sessionmaker)
     assert result["activated"] == [cid]
     data = (await client.get(f"{ADMIN}/{cid}", headers=headers)).json()["data"]
     assert data["status"] == "live" and data["start_at"] == start.isoformat()  # announced end stays
     clock.set_now(start + timedelta(hours=24))
-    result = await campaign_service.run_checker_pass(app.state.sessionmaker)
+    result = await campaign_checker.run_checker_pass(app.state.sessionmaker)
     assert result["closed"] == [cid]
     data = (await client.get(f"{ADMIN}/{cid}", headers=headers)).json()["data"]
     assert data["status"] == "closed" and data["close_reason"] == "expired"
@@ -902,7 +903,7 @@ async def test_blocked_draft_stays_draft(
         client, headers, start_at=(T0 - timedelta(days=30)).isoformat(), duration_hours=24
     )
     clock.set_now(T0 + timedelta(hours=2))
-    result = await campaign_service.run_checker_pass(app.state.sessionmaker)
+    result = await campaign_checker.run_checker_pass(app.state.sessionmaker)
     assert result["activated"] == []
     for campaign in (few, gone):
         assert (await client.get(f"{ADMIN}/{campaign['id']}", headers=headers)).json()["data"][
@@ -1008,7 +1009,7 @@ async def test_demoted_voter_does_not_fake_completion(
     assert (
         stats["total_eligible"] == 2 and stats["total_voted"] == 1 and stats["all_voted"] is False
     )
-    assert await campaign_service.check_early_close(app.state.sessionmaker, campaign["id"]) is False
+    assert await campaign_checker.check_early_close(app.state.sessionmaker, campaign["id"]) is False
 
 
 async def test_no_early_close_with_zero_eligible_or_when_disabled(
@@ -1031,7 +1032,7 @@ async def test_no_early_close_with_zero_eligible_or_when_disabled(
     await client.post(
         f"{PUBLIC}/{disabled['id']}/vote", json=picks(ids(disabled)[:3]), headers=headers
     )
-    result = await campaign_service.run_checker_pass(app.state.sessionmaker)
+    result = await campaign_checker.run_checker_pass(app.state.sessionmaker)
     assert result["early_closed"] == []
     for campaign in (nobody, disabled):
         assert (await client.get(f"{PUBLIC}/{campaign['id']}")).json()["data"]["status"] == "live"
@@ -1055,8 +1056,8 @@ async def test_checker_early_closes_and_parallel_passes_act_once(
         )
     clock.set_now(T0 + timedelta(hours=2))
     first, second = await asyncio.gather(
-        campaign_service.run_checker_pass(app.state.sessionmaker),
-        campaign_service.run_checker_pass(app.state.sessionmaker),
+        campaign_checker.run_checker_pass(app.state.sessionmaker),
+        campaign_checker.run_checker_pass(app.state.sessionmaker),
     )
     closed = first["closed"] + second["closed"]
     early = first["early_closed"] + second["early_closed"]
@@ -1079,9 +1080,9 @@ async def test_checker_hooks_start_and_stop_the_loop(
     app.state.settings = app.state.settings.model_copy(
         update={"campaign_checker_enabled": True, "campaign_check_interval_seconds": 1}
     )
-    assert campaign_service.start_checker in app.state.startup_hooks
-    assert campaign_service.stop_checker in app.state.shutdown_hooks
-    await campaign_service.start_checker(app)
+    assert campaign_checker.start_checker in app.state.startup_hooks
+    assert campaign_checker.stop_checker in app.state.shutdown_hooks
+    await campaign_checker.start_checker(app)
     try:
         status = None
         for _ in range(50):
@@ -1094,12 +1095,12 @@ async def test_checker_hooks_start_and_stop_the_loop(
             await asyncio.sleep(0.1)
         assert status == "live"
     finally:
-        await campaign_service.stop_checker(app)
+        await campaign_checker.stop_checker(app)
     assert app.state.campaign_checker is None
 
 
 async def test_checker_is_off_when_disabled(app: Any) -> None:
-    await campaign_service.start_checker(app)  # test settings: CAMPAIGN_CHECKER_ENABLED=false
+    await campaign_checker.start_checker(app)  # test settings: CAMPAIGN_CHECKER_ENABLED=false
     assert getattr(app.state, "campaign_checker", None) is None
 
 
@@ -1107,14 +1108,14 @@ async def test_events_are_delivered_after_commit(
     app: Any, client: httpx.AsyncClient, factory: Factory
 ) -> None:
     received: list[dict[str, Any]] = []
-    campaign_service.add_event_listener(received.append)
+    campaign_events.add_event_listener(received.append)
     try:
         headers = await officer(app, factory)
         campaign = await make_campaign(client, headers, activate=True)
         await client.post(f"{ADMIN}/{campaign['id']}/close", headers=headers)
         await client.post(f"{ADMIN}/{campaign['id']}/close", headers=headers)  # 409: no event
     finally:
-        campaign_service.remove_event_listener(received.append)
+        campaign_events.remove_event_listener(received.append)
     assert [(e["event"], e["campaign_id"]) for e in received] == [
         ("campaign_activated", campaign["id"]),
         ("campaign_closed", campaign["id"]),
@@ -1136,7 +1137,7 @@ async def test_nav_vote_lookup_picks_the_visible_campaign_ending_soonest(
         def __init__(self, level: int) -> None:
             self.rank = type("Rank", (), {"level": level})()
 
-    lookup = campaign_service.nav_vote_url
+    lookup = campaign_checker.nav_vote_url
     assert await lookup(app.state.sessionmaker, Viewer(1)) == f"/vote/{later['id']}"  # type: ignore[arg-type]
     assert await lookup(app.state.sessionmaker, Viewer(2)) == f"/vote/{gated['id']}"  # type: ignore[arg-type]
     clock.set_now(T0 + timedelta(hours=11))  # the gated one has ended (not yet reconciled)
@@ -1180,7 +1181,7 @@ async def test_ballot_export_is_anonymised_and_officer_only(
 async def test_recount_matches_and_detects_tampering(
     app: Any, client: httpx.AsyncClient, factory: Factory, tmp_path: Any
 ) -> None:
-    from patt.campaigns.voting import recount as recount_campaign
+    from patt.campaigns.results import recount as recount_campaign
 
     headers = await officer(app, factory)
     campaign = await make_campaign(client, headers, activate=True, early_close_if_all_voted=False)
@@ -1224,7 +1225,7 @@ async def test_recount_matches_and_detects_tampering(
 async def test_irv_campaign_stores_rounds_and_recounts(
     app: Any, client: httpx.AsyncClient, factory: Factory
 ) -> None:
-    from patt.campaigns.voting import recount as recount_campaign
+    from patt.campaigns.results import recount as recount_campaign
 
     headers = await officer(app, factory)
     campaign = await make_campaign(
@@ -1317,11 +1318,11 @@ async def test_weighted_results_for_2000_ballots_compute_quickly(
         from sv_common.db.models import Campaign
 
         model = await session.get(Campaign, cid)
-        await vote_service.compute_live_results(session, model)  # warm up
+        await campaign_results.compute_live_results(session, model)  # warm up
         timings = []
         for _ in range(3):
             started = time.perf_counter()
-            rows = await vote_service.compute_live_results(session, model)
+            rows = await campaign_results.compute_live_results(session, model)
             timings.append(time.perf_counter() - started)
     assert len(rows) == 30
     assert sum(r["first_place_count"] for r in rows) == 2000
@@ -1329,7 +1330,7 @@ async def test_weighted_results_for_2000_ballots_compute_quickly(
     async with app.state.sessionmaker() as session, session.begin():
         model = await session.get(Campaign, cid)
         started = time.perf_counter()
-        await vote_service.store_final_results(session, model)
+        await campaign_results.store_final_results(session, model)
         assert time.perf_counter() - started < 0.1
 
 
@@ -1507,7 +1508,7 @@ async def test_status_pass_uses_the_injected_now_for_early_close(
             {"c": campaign["id"]},
         )
     later = T0 + timedelta(hours=5)  # the clock itself stays at T0
-    result = await campaign_service.run_status_pass(app.state.sessionmaker, later)
+    result = await campaign_checker.run_status_pass(app.state.sessionmaker, later)
     assert result["early_closed"] == [campaign["id"]]
     data = (await client.get(f"{PUBLIC}/{campaign['id']}")).json()["data"]
     assert data["close_reason"] == "early_close"
@@ -1524,7 +1525,7 @@ async def test_status_pass_uses_the_injected_now_for_early_close(
             {"c": other["id"]},
         )
     past_end = T0 + timedelta(hours=200)
-    closed = await campaign_service.check_early_close(
+    closed = await campaign_checker.check_early_close(
         app.state.sessionmaker, other["id"], now=past_end
     )
     assert closed is False
@@ -1568,7 +1569,7 @@ async def test_vote_service_check_early_close_entry_point(
         client, headers, activate=True, min_rank_to_vote=4, early_close_if_all_voted=False
     )
     factory_ = app.state.sessionmaker
-    assert await vote_service.check_early_close(factory_, campaign["id"]) is False  # disabled
+    assert await campaign_checker.check_early_close(factory_, campaign["id"]) is False  # disabled
     await client.post(
         f"{PUBLIC}/{campaign['id']}/vote", json=picks(ids(campaign)[:3]), headers=headers
     )
@@ -1577,10 +1578,12 @@ async def test_vote_service_check_early_close_entry_point(
             text("UPDATE patt.campaigns SET early_close_if_all_voted = true WHERE id = :c"),
             {"c": campaign["id"]},
         )
-    assert await vote_service.check_early_close(factory_, campaign["id"]) is True
+    assert await campaign_checker.check_early_close(factory_, campaign["id"]) is True
     data = (await client.get(f"{PUBLIC}/{campaign['id']}")).json()["data"]
     assert data["status"] == "closed" and data["close_reason"] == "early_close"
-    assert await vote_service.check_early_close(factory_, campaign["id"]) is False  # already closed
+    assert (
+        await campaign_checker.check_early_close(factory_, campaign["id"]) is False
+    )  # already closed
 
 
 # ------------------------------------------------------------------------------ migration

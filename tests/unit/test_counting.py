@@ -7,6 +7,7 @@ import random
 import pytest
 
 from patt.campaigns import counting
+from patt.campaigns import results as campaign_results
 from patt.campaigns.counting import (
     compute_scores,
     instant_runoff,
@@ -74,7 +75,6 @@ def test_spec_worked_example_ties_share_rank_two() -> None:
 
 
 def test_vote_service_compute_scores_is_the_spec_entry_point() -> None:
-    from patt.campaigns import voting as vote_service
 
     votes = [
         {"entry_id": DRAGON, "rank": 1},
@@ -85,7 +85,7 @@ def test_vote_service_compute_scores_is_the_spec_entry_point() -> None:
         {"entry_id": PHOENIX, "rank": 3},
         {"entry_id": WYVERN, "rank": 4},  # outside 1..N: nothing
     ]
-    scores = vote_service.compute_scores(votes)  # picks_per_voter defaults to 3
+    scores = campaign_results.compute_scores(votes)  # picks_per_voter defaults to 3
     assert scores == compute_scores(votes, 3)
     assert scores[DRAGON] == {
         "first": 2,
@@ -95,21 +95,20 @@ def test_vote_service_compute_scores_is_the_spec_entry_point() -> None:
         "weighted_score": 6,
     }
     assert scores[WYVERN]["weighted_score"] == 0
-    assert vote_service.compute_scores([]) == {}
+    assert campaign_results.compute_scores([]) == {}
 
 
 def test_vote_service_rank_results_is_the_spec_entry_point() -> None:
-    from patt.campaigns import voting as vote_service
 
     ballots = [[DRAGON, PHOENIX, GRYPHON], [DRAGON, GRYPHON, PHOENIX]]
     votes = [{"entry_id": e, "rank": r} for b in ballots for r, e in enumerate(b, start=1)]
-    ranked = vote_service.rank_results(vote_service.compute_scores(votes, 3))
+    ranked = campaign_results.rank_results(campaign_results.compute_scores(votes, 3))
     assert [(e, s["weighted_score"], r) for e, s, r in ranked] == [
         (DRAGON, 6, 1),
         (PHOENIX, 3, 2),
         (GRYPHON, 3, 2),
     ]
-    assert vote_service.rank_results({}) == []
+    assert campaign_results.rank_results({}) == []
 
 
 def test_tiebreak_prefers_more_first_place_picks() -> None:

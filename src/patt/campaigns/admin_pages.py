@@ -25,9 +25,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patt.campaigns import checker as campaign_checker
 from patt.campaigns import counting
+from patt.campaigns import results as campaign_results
+from patt.campaigns import rules as campaign_rules
 from patt.campaigns import service as campaign_service
-from patt.campaigns import voting as vote_service
 from patt.campaigns.lookup import campaign_or_404
 from patt.campaigns.schemas import INT32_MAX, CampaignCreate, EntryCreate, EntryUpdate
 from patt.core.fields import IdPath
@@ -251,7 +253,7 @@ async def campaign_list(request: Request, member: PageMember) -> Response:
     """All campaigns: live, draft, closed, archived; newest start first within a status."""
     officer = await _officer(request, member)
     factory = request.app.state.sessionmaker
-    await campaign_service.reconcile_due(factory)
+    await campaign_checker.reconcile_due(factory)
     async with transaction(factory) as db:
         campaigns = await campaign_service.list_campaigns(db)
         votes = await campaign_service.ballot_counts(db, [c.id for c in campaigns])
@@ -349,12 +351,12 @@ async def _render_edit(
     edit_error: str | None = None,
 ) -> Response:
     factory = request.app.state.sessionmaker
-    await campaign_service.reconcile(factory, campaign_id)
+    await campaign_checker.reconcile(factory, campaign_id)
     async with transaction(factory) as db:
         campaign = await campaign_or_404(db, campaign_id)
         ranks = await _ranks(db)
         entries = await _entry_rows(db, campaign)
-        stats = await vote_service.get_vote_stats(db, campaign)
+        stats = await campaign_results.get_vote_stats(db, campaign)
         members = list(
             (
                 await db.execute(
@@ -375,9 +377,9 @@ async def _render_edit(
         "members": members,
         "stats": stats,
         "too_few": campaign.status == "draft" and entry_count < campaign.picks_per_voter,
-        "blocked": campaign_service.blocked_reason(campaign, entry_count),
+        "blocked": campaign_rules.blocked_reason(campaign, entry_count),
         "start_text": short_time(campaign.start_at),
-        "end_text": short_time(vote_service.end_at(campaign)),
+        "end_text": short_time(campaign_rules.end_at(campaign)),
         "closed_text": short_time(campaign.closed_at),
         "method_label": counting.METHOD_LABELS.get(campaign.counting_method, ""),
         "add_values": add_values or {},
@@ -400,7 +402,7 @@ async def edit_campaign_form(request: Request, campaign_id: PathId, member: Page
 
 async def _campaign_exists(request: Request, campaign_id: int) -> Campaign:
     factory = request.app.state.sessionmaker
-    await campaign_service.reconcile(factory, campaign_id)
+    await campaign_checker.reconcile(factory, campaign_id)
     async with transaction(factory) as db:
         return await campaign_or_404(db, campaign_id)
 

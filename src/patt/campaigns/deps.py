@@ -10,26 +10,26 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from patt.campaigns import service as campaign_service
+from patt.campaigns import checker as campaign_checker
 from patt.core.fields import IdPath
 
 
 async def reconciled_campaign_id(request: Request, campaign_id: IdPath) -> int:
     """The path id, after applying any due automatic transition (40 §5)."""
-    await campaign_service.reconcile(request.app.state.sessionmaker, campaign_id)
+    await campaign_checker.reconcile(request.app.state.sessionmaker, campaign_id)
     return campaign_id
 
 
 async def reconciled_entry_id(request: Request, entry_id: IdPath) -> int:
     """The path entry id, after applying any due transition to the entry's campaign, so an
     entry of a draft whose start has passed answers 409 like the other entry routes."""
-    await campaign_service.reconcile_entry_campaign(request.app.state.sessionmaker, entry_id)
+    await campaign_checker.reconcile_entry_campaign(request.app.state.sessionmaker, entry_id)
     return entry_id
 
 
 async def reconcile_all(request: Request) -> None:
     """Apply due automatic transitions before listing campaigns."""
-    await campaign_service.reconcile_due(request.app.state.sessionmaker)
+    await campaign_checker.reconcile_due(request.app.state.sessionmaker)
 
 
 CampaignId = Annotated[int, Depends(reconciled_campaign_id)]

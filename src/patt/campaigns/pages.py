@@ -20,9 +20,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from patt.campaigns import counting
-from patt.campaigns import service as campaign_service
-from patt.campaigns import voting as vote_service
+from patt.campaigns import checker as campaign_checker
+from patt.campaigns import counting, voting
+from patt.campaigns import results as campaign_results
+from patt.campaigns import rules as campaign_rules
 from patt.campaigns.lookup import campaign_or_404
 from patt.campaigns.schemas import INT32_MAX, PICKS_MESSAGE
 from patt.core.fields import IdPath
@@ -191,7 +192,7 @@ def _view_state(campaign: Campaign, member: GuildMember | None, voted: bool) -> 
         return "voted"
     if member is None:
         return "public"
-    if campaign_service.can_vote(campaign, member):
+    if campaign_rules.can_vote(campaign, member):
         return "can_vote"
     return "view_only"
 
@@ -200,15 +201,15 @@ def _view_state(campaign: Campaign, member: GuildMember | None, voted: bool) -> 
 async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageMember) -> Response:
     """The campaign page in the state the viewer is in."""
     factory = request.app.state.sessionmaker
-    await campaign_service.reconcile(factory, campaign_id)
+    await campaign_checker.reconcile(factory, campaign_id)
     async with transaction(factory) as db:
         campaign = await campaign_or_404(db, campaign_id)
-        if not campaign_service.can_view(campaign, campaign_service.viewer_level(member)):
+        if not campaign_rules.can_view(campaign, campaign_rules.viewer_level(member)):
             if member is None:
                 raise LoginRequired(f"/vote/{campaign.id}")
             raise PageError(403, "You don't have permission to view this campaign.")
         my_vote = (
-            await vote_service.get_my_vote(db, campaign_id=campaign.id, member_id=member.id)
+            await voting.get_my_vote(db, campaign_id=campaign.id, member_id=member.id)
             if member is not None
             else None
         )
@@ -216,8 +217,8 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
         rows: list[dict[str, Any]] = []
         stats: dict[str, Any] | None = None
         if state in ("voted", "closed"):
-            rows = await vote_service.get_results(db, campaign)
-            stats = await vote_service.get_vote_stats(db, campaign)
+            rows = await campaign_results.get_results(db, campaign)
+            stats = await campaign_results.get_vote_stats(db, campaign)
     entries = {e.id: e for e in campaign.entries}
     my_picks = [
         {"rank": v["rank"], "entry": entries.get(v["entry_id"])}
@@ -233,9 +234,9 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
         "campaign": campaign,
         "state": state,
         "entries": list(campaign.entries) if state != "upcoming" else [],
-        "end_at": vote_service.end_at(campaign),
+        "end_at": campaign_rules.end_at(campaign),
         "start_text": long_time(campaign.start_at),
-        "end_text": long_time(vote_service.end_at(campaign)),
+        "end_text": long_time(campaign_rules.end_at(campaign)),
         "instructions": instructions(campaign),
         "method_label": counting.METHOD_LABELS.get(campaign.counting_method, "Weighted points"),
         "score_unit": SCORE_UNITS.get(campaign.counting_method, "pts"),
@@ -289,7 +290,7 @@ async def vote_submit(
     if not csrf_ok(request, form.get("csrf_token")):
         raise PageError(403, CSRF_PAGE_MESSAGE)
     factory = request.app.state.sessionmaker
-    await campaign_service.reconcile(factory, campaign_id)
+    await campaign_checker.reconcile(factory, campaign_id)
     here = f"/vote/{campaign_id}"
     async with transaction(factory) as db:
         campaign = await campaign_or_404(db, campaign_id)
@@ -299,14 +300,12 @@ async def vote_submit(
         return redirect_with_flash(request, here, "error", str(exc))
     try:
         async with transaction(factory) as db:
-            cast = await vote_service.cast_vote(
-                db, campaign_id=campaign_id, member=member, picks=picks
-            )
+            cast = await voting.cast_vote(db, campaign_id=campaign_id, member=member, picks=picks)
     except DomainError as exc:
         message = exc.message
         if message.startswith("Expected "):
             message = f"Please select exactly {campaign.picks_per_voter} picks."
         return redirect_with_flash(request, here, "error", message)
     if cast.early_close_enabled:
-        await campaign_service.check_early_close(factory, campaign_id)
+        await campaign_checker.check_early_close(factory, campaign_id)
     return redirect_with_flash(request, here, "success", "Your vote is in!")

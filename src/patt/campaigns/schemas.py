@@ -1,4 +1,5 @@
-"""Request bodies of the campaign endpoints (30 §6–7): campaigns, entries and ballots.
+"""Request bodies and response shapes of the campaign endpoints: campaigns, entries, ballots,
+results and statistics.
 
 JSON numbers and booleans are strict (`"3"` or `true` is not an integer). Field rules that need
 the database (rank levels exist, type and counting method values, the view ≤ vote rule) are
@@ -9,10 +10,9 @@ Empty optional strings count as "not given" (null). No text field may contain a 
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     BaseModel,
@@ -26,9 +26,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from sv_common.errors import BadRequest, Invalid
+from patt.campaigns.rules import end_at
+from patt.core.fields import INT32_MAX, Id, IsoTime
+from patt.core.schemas import Body, ReadModel, decode_json, error_details
+from sv_common.db.models import Campaign
+from sv_common.errors import Invalid
 
-INT32_MAX = 2**31 - 1
 SNOWFLAKE = re.compile(r"^\d{17,20}$")
 HTTPS_URL = re.compile(r"^https://[^\s/?#\\]+[^\s\\]*$", re.IGNORECASE)
 STATIC_PREFIX = "/static/"
@@ -36,29 +39,11 @@ STATIC_PATH = re.compile(r"^/static/[^\s?#]+$")
 IMAGE_URL_MESSAGE = (
     "must be an https:// URL or a path under /static/ (no '..', '%2e', backslashes or '//')"
 )
-NUL_MESSAGE = "must not contain NUL characters"
 PICKS_MESSAGE = "picks must be a list of {entry_id, rank} objects"
 
-Id = Annotated[StrictInt, Field(ge=1, le=INT32_MAX)]
 Title = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=5000)]
 SortOrder = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
-
-
-def check_no_nul(value: Any) -> Any:
-    """A string containing a NUL character is refused (`must not contain NUL characters`)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise PydanticCustomError("nul_character", NUL_MESSAGE)
-    return value
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        return check_no_nul(value)
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -98,7 +83,7 @@ def check_snowflake(value: str | None) -> str | None:
     return value
 
 
-class _CampaignFields(_Body):
+class _CampaignFields(Body):
     @field_validator("description", "discord_channel_id", mode="before", check_fields=False)
     @classmethod
     def _optional_text(cls, value: Any) -> Any:
@@ -162,7 +147,7 @@ class CampaignUpdate(_CampaignFields):
         return sent
 
 
-class _EntryFields(_Body):
+class _EntryFields(Body):
     @field_validator("description", "image_url", mode="before", check_fields=False)
     @classmethod
     def _optional_text(cls, value: Any) -> Any:
@@ -224,16 +209,159 @@ _VOTE_ADAPTER = TypeAdapter(VoteBody)
 
 
 def parse_vote_body(raw: bytes) -> list[Pick]:
-    """Rule 2 of 40 §3: unparseable JSON → 400, wrong shape → 422 with the rule's message."""
-    try:
-        data = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deeply nested too
-        raise BadRequest("Malformed JSON body.") from exc
+    """Unparseable JSON → 400, wrong shape → 422 with the picks rule's message."""
+    data = decode_json(raw) if raw.strip() else None
     try:
         return _VOTE_ADAPTER.validate_python(data).picks
     except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        raise Invalid(PICKS_MESSAGE, details=details) from exc
+        raise Invalid(PICKS_MESSAGE, details=error_details(exc)) from exc
+
+
+# ------------------------------------------------------------------------ response shapes
+class EntryRead(ReadModel):
+    """One campaign entry."""
+
+    id: int
+    name: str
+    description: str | None
+    image_url: str | None
+    sort_order: int
+    associated_member_id: int | None
+
+
+class EntryCreated(EntryRead):
+    """The entry-create response, which also names its campaign."""
+
+    campaign_id: int
+
+
+class CampaignRead(ReadModel):
+    """A campaign with its derived end and (unless hidden) its entries."""
+
+    id: int
+    title: str
+    description: str | None
+    type: str
+    counting_method: str
+    picks_per_voter: int
+    min_rank_to_vote: int
+    min_rank_to_view: int | None
+    start_at: IsoTime
+    end_at: IsoTime
+    duration_hours: int
+    status: str
+    early_close_if_all_voted: bool
+    discord_channel_id: str | None
+    created_by: int | None
+    closed_at: IsoTime | None
+    close_reason: str | None
+    entries: list[EntryRead]
+
+    @classmethod
+    def of(cls, campaign: Campaign, *, show_entries: bool = True, **extra: Any) -> Self:
+        """The shape of an ORM campaign (entries loaded); entries empty when not shown."""
+        return cls.model_validate(
+            {
+                **{name: getattr(campaign, name) for name in _CAMPAIGN_COLUMNS},
+                "end_at": end_at(campaign),
+                "entries": campaign.entries if show_entries else [],
+                **extra,
+            }
+        )
+
+    @classmethod
+    def public(cls, campaign: Campaign, *, officer: bool) -> Self:
+        """For the public API: a draft shows no entries to non-officers."""
+        return cls.of(campaign, show_entries=officer or campaign.status != "draft")
+
+
+_CAMPAIGN_COLUMNS = tuple(
+    name for name in CampaignRead.model_fields if name not in ("end_at", "entries")
+)
+
+
+class CampaignAdminRead(CampaignRead):
+    """The officers' view adds the ballot count."""
+
+    votes_cast: int
+
+
+class PickRead(ReadModel):
+    """One ranked choice of a ballot."""
+
+    entry_id: int
+    rank: int
+
+
+class BallotCast(ReadModel):
+    """The answer to a vote."""
+
+    campaign_id: int
+    member_id: int
+    votes: list[PickRead]
+
+
+class MyVote(ReadModel):
+    """The caller's own ballot."""
+
+    campaign_id: int
+    cast_at: IsoTime | None
+    votes: list[PickRead]
+
+
+class ResultEntry(ReadModel):
+    """The entry of a results row."""
+
+    id: int
+    name: str
+    image_url: str | None
+    description: str | None
+    associated_member: str | None
+
+
+class ResultRow(ReadModel):
+    """One entry's standing: place counts, score and rank (ties share a rank)."""
+
+    entry: ResultEntry
+    first_place_count: int
+    second_place_count: int
+    third_place_count: int
+    rank_counts: list[int]
+    weighted_score: int
+    final_rank: int
+    method_details: Any = None
+
+
+class VoteStats(ReadModel):
+    """Participation of eligible voters (no standings)."""
+
+    total_eligible: int
+    total_voted: int
+    percent_voted: float
+    all_voted: bool
+
+
+class BallotEntry(ReadModel):
+    """An entry named in the ballot export."""
+
+    id: int
+    name: str
+
+
+class AnonymousBallot(ReadModel):
+    """A ballot without voter or time."""
+
+    picks: list[PickRead]
+
+
+class BallotExport(ReadModel):
+    """The anonymised ballots of a closed campaign, in random order."""
+
+    campaign_id: int
+    title: str
+    status: str
+    counting_method: str
+    picks_per_voter: int
+    entries: list[BallotEntry]
+    ballot_count: int
+    ballots: list[AnonymousBallot]

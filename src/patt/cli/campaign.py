@@ -32,13 +32,13 @@ def register(sub: Any) -> None:
 
 def cmd_campaign_recount(args: argparse.Namespace, settings: Any) -> int:
     """Print the recount table; exit 3 when it differs from the stored results."""
-    from patt.campaigns import voting
+    from patt.campaigns import results
     from sv_common.errors import DomainError
 
     url = database_url(settings)
 
     async def work(session: Any) -> dict[str, Any]:
-        return await voting.recount(session, args.campaign_id)
+        return await results.recount(session, args.campaign_id)
 
     try:
         report = run_async(url, work)

@@ -1,19 +1,29 @@
-"""Path parameters shared by the API and the pages.
+"""Field types shared by every request model and route: ids, Discord snowflakes, limits.
 
-`IdPath` accepts only plain decimal digits (30 §1: a non-integer path id is 422): pydantic's lax
-int parsing would otherwise read `1.0`, `+1`, ` 1` or `1_0` as numbers.
+`IdPath` accepts only plain decimal digits (a non-integer path id is 422): pydantic's lax int
+parsing would otherwise read `1.0`, `+1`, ` 1` or `1_0` as numbers. JSON ids are strict
+integers (`"3"`, `3.5` and `true` are refused) within PostgreSQL's int4 range, so an id that
+cannot exist never reaches the database.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StrictInt
 
-INT32_MAX = 2**31 - 1  # ids are PostgreSQL int4
+from sv_common.identity.realms import is_snowflake
+
+INT32_MAX = 2**31 - 1  # ids and levels are PostgreSQL int4
 _DIGITS = re.compile(r"[0-9]{1,10}")
+
+# Text limits of the data model that several features share.
+DISPLAY_NAME_MAX = 100
+DISCORD_USERNAME_MAX = 100
+CHARACTER_NAME_MAX = 50
 
 
 def _plain_digits(value: Any) -> Any:
@@ -22,4 +32,29 @@ def _plain_digits(value: Any) -> Any:
     return value
 
 
+def _snowflake(value: str) -> str:
+    if not is_snowflake(value):
+        raise ValueError("must be a Discord ID of 17–20 digits")
+    return value
+
+
 IdPath = Annotated[int, BeforeValidator(_plain_digits), Path(ge=1, le=INT32_MAX)]
+"""A row id in the URL path."""
+
+Id = Annotated[StrictInt, Field(ge=1, le=INT32_MAX)]
+"""A row id (or rank level) in a JSON body."""
+
+Snowflake = Annotated[str, AfterValidator(_snowflake)]
+"""A Discord id: 17–20 digits, kept as a string."""
+
+
+IsoTime = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
+"""A timezone-aware time, written as ISO 8601 with its offset (`…+00:00`)."""
+
+
+def int_or_none(raw: str) -> int | None:
+    """A form field's whole number within int4, or None when it is not one."""
+    text = raw.strip()
+    if not text or not text.isascii() or not text.isdigit() or int(text) > INT32_MAX:
+        return None
+    return int(text)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from patt.core.envelope import error_body, is_sheet_style, sheet_error_body
 
 DEFAULT_BODY_LIMIT = 64 * 1024
 # Path → byte limit for endpoints whose chapter sets a different one; features add entries here.
@@ -40,16 +41,8 @@ def body_limit_for(path: str) -> int:
     return BODY_LIMITS[best] if best else DEFAULT_BODY_LIMIT
 
 
-def _legacy_shape(path: str) -> bool:
-    return path.startswith(("/api/v1/guild/roster-submit", "/api/v1/guild/roster-data"))
-
-
 async def _send_error(send: Send, path: str, status: int, message: str) -> None:
-    body: dict[str, Any] = (
-        {"success": False, "error": message}
-        if _legacy_shape(path)
-        else {"ok": False, "error": message}
-    )
+    body = sheet_error_body(message) if is_sheet_style(path) else error_body(message)
     raw = json.dumps(body).encode()
     await send(
         {

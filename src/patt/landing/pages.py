@@ -1,7 +1,7 @@
 """Landing page `/` (50 §4.1): hero, Active Votes, Recent Results, Mito's quote, About the Guild.
 
 Everything listed comes from one SQL statement per view; when it reports a due automatic
-transition, campaign_service.reconcile_due runs first and the data is read again, as every campaign
+transition, campaign_checker.reconcile_due runs first and the data is read again, as every campaign
 list does. Choices where the spec is silent: a live campaign past its end that could not be closed
 yet is left out of Active Votes; cards are ordered by the soonest end; an
 anonymous visitor with no visible live campaign sees no Active Votes section (the empty state is
@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from patt.campaigns import service as campaign_service
+from patt.campaigns import checker as campaign_checker
 from patt.core.render import render
 from patt.deps import PageMember
 from sv_common import clock
@@ -119,7 +119,7 @@ async def landing(request: Request, member: PageMember) -> Response:
         data = await landing_data(connection, level)
     if data["due"]:
         # due automatic transitions first (40 §2): an expired vote shows as a result, not as live
-        await campaign_service.reconcile_due(request.app.state.sessionmaker)
+        await campaign_checker.reconcile_due(request.app.state.sessionmaker)
         async with engine.connect() as connection:
             data = await landing_data(connection, level)
     context = {

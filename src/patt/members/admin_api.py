@@ -12,11 +12,12 @@ Choices where the spec is silent:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from patt.core.envelope import ok
 from patt.core.fields import IdPath
 from patt.deps import DB, Officer
 from patt.members import service as roster_writes
@@ -38,11 +39,6 @@ from sv_common.identity.serialize import character_dict, member_dict, rank_dict
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 # Path ids are positive int4 values: anything else is 422, never a database error.
 PathId = IdPath
-
-
-def ok(data: Any, status_code: int = 200) -> JSONResponse:
-    """The success envelope."""
-    return JSONResponse({"ok": True, "data": data}, status_code=status_code)
 
 
 async def require_top_rank(member: Officer, db: DB) -> GuildMember:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.accounts import invites
-from patt.core.fields import IdPath
+from patt.core.fields import INT32_MAX, IdPath
 from patt.core.render import (
     FormError,
     PageError,
@@ -35,10 +35,10 @@ from patt.core.render import (
     require_page_rank,
     sentence,
 )
+from patt.core.schemas import first_error
 from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
 from patt.members import service as roster_writes
 from patt.members.schemas import (
-    MAX_ID,
     CharacterCreate,
     CharacterUpdate,
     MemberCreate,
@@ -46,7 +46,6 @@ from patt.members.schemas import (
     RankCreate,
     RankUpdate,
     changes_of,
-    first_error,
 )
 from sv_common.db.models import Character, GuildMember
 from sv_common.errors import DomainError
@@ -105,7 +104,7 @@ def _int_field(form: dict[str, str], name: str) -> int | None:
     raw = form.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_ID:
+    if not raw.isascii() or not raw.isdigit() or int(raw) > INT32_MAX:
         raise FormError(f"{LABELS.get(name, name)}: enter a whole number.")
     return int(raw)
 

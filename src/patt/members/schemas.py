@@ -11,53 +11,23 @@ Limits the spec leaves open (chosen here): rank `description` ≤ 500 characters
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
-    StrictInt,
-    ValidationError,
-    field_validator,
 )
 
+from patt.core.fields import Id, Snowflake
+from patt.core.schemas import Body
 from sv_common.errors import Invalid
-from sv_common.identity.realms import is_snowflake
-
-
-def _snowflake(value: str) -> str:
-    if not is_snowflake(value):
-        raise ValueError("must be a Discord ID of 17–20 digits")
-    return value
-
-
-MAX_ID = 2_147_483_647  # ids and levels are PostgreSQL int4
-
-Snowflake = Annotated[str, AfterValidator(_snowflake)]
-PositiveId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
-
-
-class Body(BaseModel):
-    """Base for request bodies: strings stripped, unknown fields ignored."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL; refuse it here instead of failing in the database.
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
 
 
 class RankCreate(Body):
     """POST /api/v1/admin/ranks."""
 
     name: str = Field(min_length=1, max_length=50)
-    level: StrictInt = Field(ge=1, le=MAX_ID)
+    level: Id
     description: str | None = Field(default=None, max_length=500)
     discord_role_id: Snowflake | None = None
 
@@ -66,7 +36,7 @@ class RankUpdate(Body):
     """PATCH /api/v1/admin/ranks/{id}: omitted = unchanged; null clears description/role id."""
 
     name: str | None = Field(default=None, min_length=1, max_length=50)
-    level: StrictInt | None = Field(default=None, ge=1, le=MAX_ID)
+    level: Id | None = None
     description: str | None = Field(default=None, max_length=500)
     discord_role_id: Snowflake | None = None
 
@@ -79,7 +49,7 @@ class MemberCreate(Body):
     discord_username: str | None = Field(default=None, min_length=1, max_length=100)
     discord_id: Snowflake | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
-    rank_id: PositiveId | None = None
+    rank_id: Id | None = None
 
 
 class MemberUpdate(Body):
@@ -88,7 +58,7 @@ class MemberUpdate(Body):
     discord_username: str | None = Field(default=None, min_length=1, max_length=100)
     discord_id: Snowflake | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
-    rank_id: PositiveId | None = None
+    rank_id: Id | None = None
     rank_source: Literal["manual", "discord_sync"] | None = None
     notes: str | None = Field(default=None, max_length=5000)
 
@@ -115,7 +85,7 @@ class CharacterUpdate(Body):
     spec: str | None = Field(default=None, max_length=30)
     role: str | None = Field(default=None, max_length=20)
     main_alt: str | None = Field(default=None, max_length=20)
-    member_id: PositiveId | None = None
+    member_id: Id | None = None
 
     NOT_NULL: ClassVar[tuple[str, ...]] = ("name", "realm", "wow_class", "main_alt")
 
@@ -132,17 +102,3 @@ def changes_of(body: BaseModel) -> dict[str, Any]:
         if name in changes and changes[name] == "":
             changes[name] = None
     return changes
-
-
-def first_error(exc: ValidationError, labels: dict[str, str] | None = None) -> str:
-    """One human sentence for the first validation error (used by the admin pages)."""
-    errors = exc.errors()
-    if not errors:
-        return "Invalid input."
-    error = errors[0]
-    field = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "input"
-    label = (labels or {}).get(field, field)
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    if error.get("type") == "missing":
-        return f"{label} is required."
-    return f"{label}: {message}."

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from patt.core.bodies import Body, ok, read_body
+from patt.core.envelope import ok
+from patt.core.schemas import Body, read_body
 from patt.deps import DB, Officer
 from patt.mito import service as mito
 

@@ -1,7 +1,7 @@
 """Raid admin JSON endpoints (60 §9.6, §9.7), Officer+: schedule, Raid-Helper events, Discord
 IDs and raid-roster maintenance. Thin routes; the rules live in `patt.raid.service`.
 
-Bodies are read with `patt.core.bodies.read_body()`: malformed JSON or a body that is not a JSON
+Bodies are read with `patt.core.schemas.read_body()`: malformed JSON or a body that is not a JSON
 object → 400, invalid fields → 422 with `details` (60 §9.1).
 """
 
@@ -12,7 +12,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from patt.core.bodies import Body, ok, read_body
+from patt.core.envelope import ok
+from patt.core.schemas import Body, read_body
 from patt.deps import DB, Officer
 from patt.raid import service as raid_planner
 from patt.raid.raid_helper import RaidHelper, make_raid_helper

@@ -21,7 +21,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from patt.core.envelope import NO_STORE, sheet_error_body
 from patt.core.netutil import client_ip
+from patt.core.schemas import read_json_object
 from patt.deps import (
     DB,
     CurrentMember,
@@ -33,19 +35,16 @@ from patt.deps import (
 from patt.roster import availability
 from patt.roster import signup as roster_signup
 from sv_common.db.models import GuildMember
-from sv_common.errors import BadRequest, DomainError, TooManyRequests, Unauthorized
-
-NO_STORE = {"Cache-Control": "no-store"}
+from sv_common.errors import DomainError, TooManyRequests, Unauthorized
 
 
 def sheet_error(exc: DomainError) -> JSONResponse:
     """`{"success": false, "error", "fields"?}` with the error's status and headers."""
-    body: dict[str, Any] = {"success": False, "error": exc.message}
-    fields = getattr(exc, "fields", None)
-    if fields:
-        body["fields"] = fields
-    if isinstance(exc, TooManyRequests):
-        body["retryAfter"] = exc.retry_after
+    body = sheet_error_body(
+        exc.message,
+        fields=getattr(exc, "fields", None),
+        retry_after=exc.retry_after if isinstance(exc, TooManyRequests) else None,
+    )
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -102,16 +101,7 @@ def is_officer(request: Request, member: GuildMember | None) -> bool:
 
 async def json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object; 400 when it is empty, malformed or not an object."""
-    raw = await request.body()
-    if not raw.strip():
-        raise BadRequest("Request body must be a JSON object.")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest("Malformed JSON body.") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("Request body must be a JSON object.")
-    return data
+    return read_json_object(await request.body())
 
 
 def check_submit_rate(request: Request) -> None:
