@@ -37,3 +37,8 @@ def advance(delta: timedelta) -> None:
 def reset() -> None:
     """Back to the real clock."""
     set_now(None)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with its offset (`…+00:00`), or None."""
+    return value.isoformat() if value is not None else None

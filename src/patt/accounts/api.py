@@ -6,48 +6,78 @@ registration per client IP. Passwords are never trimmed; every other string is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi.responses import Response
+from pydantic import Field, StringConstraints
 
+from patt.core.envelope import Envelope, ok
+from patt.core.fields import IsoTime
 from patt.core.netutil import client_ip
+from patt.core.schemas import Body, ReadModel
 from patt.deps import DB, CurrentMember
+from patt.members.schemas import CharacterRead, RankBrief
 from sv_common.auth.jwt import create_access_token
 from sv_common.auth.throttle import SlidingWindow
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError, TooManyRequests
 from sv_common.identity import accounts
 from sv_common.identity.characters import list_member_characters
-from sv_common.identity.serialize import iso, rank_brief
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 TOO_MANY_ATTEMPTS = "Too many attempts. Try again in {minutes} minutes."
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Length rules and their messages live in sv_common.auth.passwords; this cap only bounds input.
-Password = Annotated[str, Field(max_length=1000)]
+# Passwords are taken exactly as typed (never trimmed).
+Password = Annotated[str, StringConstraints(strip_whitespace=False, max_length=1000)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
 
-class RegisterBody(BaseModel):
+class RegisterBody(Body):
     """POST /register body."""
-
-    model_config = ConfigDict(extra="ignore")
 
     code: Code
     discord_username: Username
     password: Password
 
 
-class LoginBody(BaseModel):
+class LoginBody(Body):
     """POST /login body."""
-
-    model_config = ConfigDict(extra="ignore")
 
     discord_username: Username
     password: Password
+
+
+class TokenRead(ReadModel):
+    """A signed access token for `Authorization: Bearer`."""
+
+    token: str
+
+
+class OwnCharacter(ReadModel):
+    """One of the caller's characters."""
+
+    id: int
+    name: str
+    realm: str
+    character_class: str | None = Field(serialization_alias="class")
+    spec: str | None
+    role: str | None
+    main_alt: str
+
+
+class Profile(ReadModel):
+    """The caller's profile."""
+
+    id: int
+    discord_username: str | None
+    display_name: str
+    discord_id: str | None
+    rank: RankBrief
+    registered_at: IsoTime | None
+    characters: list[OwnCharacter]
 
 
 def throttle_message(retry_after: int) -> str:
@@ -95,8 +125,8 @@ def issue_token(request: Request, member: GuildMember, *, expires_minutes: int) 
     )
 
 
-@router.post("/register", status_code=201)
-async def register(request: Request, body: RegisterBody, db: DB) -> JSONResponse:
+@router.post("/register", status_code=201, response_model=Envelope[TokenRead])
+async def register(request: Request, body: RegisterBody, db: DB) -> Response:
     """Create the account of the invite code's member and return an API token."""
     ip = client_ip(request)
     register_ip: SlidingWindow = request.app.state.throttles["register_ip"]
@@ -111,11 +141,11 @@ async def register(request: Request, body: RegisterBody, db: DB) -> JSONResponse
     token = issue_token(
         request, member, expires_minutes=request.app.state.settings.jwt_expire_minutes
     )
-    return JSONResponse({"ok": True, "data": {"token": token}}, status_code=201)
+    return ok(TokenRead(token=token), 201, headers=None)
 
 
-@router.post("/login")
-async def login(request: Request, body: LoginBody, db: DB) -> dict[str, Any]:
+@router.post("/login", response_model=Envelope[TokenRead])
+async def login(request: Request, body: LoginBody, db: DB) -> Response:
     """Check the credentials and return an API token."""
     check_throttle(login_retry_after(request, body.discord_username))
     try:
@@ -130,33 +160,20 @@ async def login(request: Request, body: LoginBody, db: DB) -> dict[str, Any]:
     token = issue_token(
         request, result.member, expires_minutes=request.app.state.settings.jwt_expire_minutes
     )
-    return {"ok": True, "data": {"token": token}}
+    return ok(TokenRead(token=token), headers=None)
 
 
-@router.get("/me")
-async def me(member: CurrentMember, db: DB) -> dict[str, Any]:
+@router.get("/me", response_model=Envelope[Profile])
+async def me(member: CurrentMember, db: DB) -> Response:
     """The caller's profile with their current (not removed) characters, mains first."""
     characters = await list_member_characters(db, member.id, include_removed=False)
-    return {
-        "ok": True,
-        "data": {
-            "id": member.id,
-            "discord_username": member.discord_username,
-            "display_name": member.display_name,
-            "discord_id": member.discord_id,
-            "rank": rank_brief(member.rank),
-            "registered_at": iso(member.registered_at),
-            "characters": [
-                {
-                    "id": character.id,
-                    "name": character.name,
-                    "realm": character.realm_name or character.realm_slug,
-                    "class": character.character_class,
-                    "spec": character.spec,
-                    "role": character.role,
-                    "main_alt": character.main_alt,
-                }
-                for character in characters
-            ],
-        },
-    }
+    profile = Profile(
+        id=member.id,
+        discord_username=member.discord_username,
+        display_name=member.display_name,
+        discord_id=member.discord_id,
+        rank=RankBrief.model_validate(member.rank),
+        registered_at=member.registered_at,
+        characters=[OwnCharacter.model_validate(CharacterRead.of(c)) for c in characters],
+    )
+    return ok(profile, headers=None)

@@ -26,13 +26,13 @@ from patt.config import Settings
 from sv_common import clock
 from sv_common.auth import invite_codes
 from sv_common.auth.throttle import SlidingWindow
+from sv_common.clock import iso
 from sv_common.db.models import DiscordMember, GuildMember, InviteCode
 from sv_common.discord.dm import dm_outcome_message, invite_dm_text
 from sv_common.discord.interface import DMStatus
 from sv_common.errors import Conflict, DomainError, Forbidden, Invalid, TooManyRequests
 from sv_common.identity import members as member_service
 from sv_common.identity import ranks as rank_service
-from sv_common.identity.serialize import iso
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.campaigns.rules import end_at
 from sv_common import clock
+from sv_common.clock import iso
 from sv_common.db.models import Ballot, Campaign, CampaignEntry, GuildMember, Vote
 from sv_common.errors import Conflict, Forbidden, Invalid, NotFound
-from sv_common.identity.serialize import iso
 
 ALREADY_VOTED = "You have already voted in this campaign"
 

@@ -108,7 +108,7 @@ def ok(
     headers: dict[str, str] | None = NO_STORE,
 ) -> Response:
     """A success envelope around read models or plain data (never cached by clients)."""
-    content = _ANY.dump_json({"ok": True, "data": data})
+    content = _ANY.dump_json({"ok": True, "data": data}, by_alias=True)
     return Response(
         content, status_code=status_code, headers=headers, media_type="application/json"
     )

@@ -6,9 +6,11 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from patt import __version__
+from patt.core.envelope import Envelope
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -24,7 +26,15 @@ def discord_state(request: Request) -> str:
     return str(getattr(service, "state", "disabled"))
 
 
-@router.get("/api/health")
+class HealthRead(BaseModel):
+    """What an operator needs to know at a glance (no secrets, no exception text)."""
+
+    db: str
+    version: str
+    discord: str
+
+
+@router.get("/api/health", response_model=Envelope[HealthRead])
 async def health(request: Request) -> JSONResponse:
     """Report database connectivity without exception text."""
     data = {"db": "connected", "version": __version__, "discord": discord_state(request)}

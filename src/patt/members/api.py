@@ -12,23 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from patt.core.caches import FingerprintCache
+from patt.core.envelope import Envelope, ok
 from patt.deps import DB
+from patt.members.schemas import PublicRank, PublicRoster
 from sv_common.identity import ranks as rank_service
 
 router = APIRouter(prefix="/api/v1/guild", tags=["guild"])
 
 
-@router.get("/ranks")
-async def public_ranks(db: DB) -> JSONResponse:
+@router.get("/ranks", response_model=Envelope[list[PublicRank]])
+async def public_ranks(db: DB) -> Response:
     """Ranks ordered by level: id, name, level, description."""
-    data = [
-        {"id": r.id, "name": r.name, "level": r.level, "description": r.description}
-        for r in await rank_service.list_ranks(db)
-    ]
-    return JSONResponse({"ok": True, "data": data})
+    ranks = await rank_service.list_ranks(db)
+    return ok([PublicRank.model_validate(r) for r in ranks], headers=None)
 
 
 # The whole response document is built by PostgreSQL in one statement: no per-member queries and
@@ -61,7 +60,7 @@ async def _build_roster(connection: Any) -> str:
     return str((await connection.exec_driver_sql(ROSTER_SQL)).scalar_one())
 
 
-@router.get("/roster")
+@router.get("/roster", response_model=Envelope[PublicRoster])
 async def public_roster(request: Request) -> Response:
     """All members by display name with their main character (or null)."""
     cache = getattr(request.app.state, "public_roster_cache", None)

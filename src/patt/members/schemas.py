@@ -1,4 +1,5 @@
-"""Request bodies of the admin roster API (30 §4), shared with the admin pages.
+"""Request bodies and response shapes of the roster admin API (ranks, members, characters,
+invites) and the public guild API; the bodies are shared with the admin pages.
 
 Every model strips strings, ignores unknown fields and enforces the length limits of 30 §4.
 Integers are strict (JSON numbers only: `"3"`, `3.5` and `true` are 422). PATCH models tell an
@@ -11,15 +12,16 @@ Limits the spec leaves open (chosen here): rank `description` ≤ 500 characters
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
     Field,
 )
 
-from patt.core.fields import Id, Snowflake
-from patt.core.schemas import Body
+from patt.core.fields import Id, IsoTime, Snowflake
+from patt.core.schemas import Body, ReadModel
+from sv_common.db.models import Character, GuildMember
 from sv_common.errors import Invalid
 
 
@@ -102,3 +104,135 @@ def changes_of(body: BaseModel) -> dict[str, Any]:
         if name in changes and changes[name] == "":
             changes[name] = None
     return changes
+
+
+# ------------------------------------------------------------------------ response shapes
+class RankBrief(ReadModel):
+    """A rank as nested in a member: `{id, name, level}`."""
+
+    id: int
+    name: str
+    level: int
+
+
+class PublicRank(RankBrief):
+    """A rank in the public rank list."""
+
+    description: str | None
+
+
+class RankRead(PublicRank):
+    """A rank for officers, with its Discord role mapping."""
+
+    discord_role_id: str | None
+
+
+class MemberRead(ReadModel):
+    """A member (person) as the admin API shows it."""
+
+    id: int
+    discord_username: str | None
+    display_name: str
+    discord_id: str | None
+    rank_id: int
+    rank: RankBrief
+    rank_source: str
+    registered: bool
+    registered_at: IsoTime | None
+    on_raid_roster: bool
+
+    @classmethod
+    def of(cls, member: GuildMember, **extra: Any) -> Self:
+        """From an ORM member with its rank loaded."""
+        values = {
+            name: getattr(member, name, None)
+            for name in cls.model_fields
+            if name not in extra and name != "registered"
+        }
+        values.update(registered=member.user_id is not None, **extra)
+        return cls.model_validate(values)
+
+
+class MemberOfficerRead(MemberRead):
+    """Officers also see the member's notes."""
+
+    notes: str | None
+
+
+class CharacterRead(ReadModel):
+    """A character: where it plays, what it plays, main or alt."""
+
+    id: int
+    name: str
+    realm: str
+    realm_slug: str
+    character_class: str | None = Field(serialization_alias="class")
+    spec: str | None
+    role: str | None
+    main_alt: str
+    armory_url: str | None
+
+    @classmethod
+    def of(cls, character: Character) -> Self:
+        """From an ORM character (the display realm falls back to the slug)."""
+        values = {name: getattr(character, name, None) for name in cls.model_fields}
+        values["realm"] = character.realm_name or character.realm_slug
+        return cls.model_validate(values)
+
+
+class CharacterOfficerRead(CharacterRead):
+    """Officers also see the game data, both notes, membership and origin."""
+
+    level: int | None
+    item_level: int | None
+    active_spec: str | None
+    game_rank_name: str | None
+    guild_note: str | None
+    officer_note: str | None
+    removed_at: IsoTime | None
+    member_id: int | None
+    origin: str
+
+
+class MemberDetail(MemberOfficerRead):
+    """One member with every character."""
+
+    characters: list[CharacterOfficerRead]
+
+
+class InviteSent(ReadModel):
+    """The code created for a member and what happened to its DM."""
+
+    member_id: int
+    discord_id: str | None
+    code: str
+    expires_at: str | None
+    register_url: str
+    dm_sent: bool
+    dm_status: str
+    dm_message: str
+
+
+class MainCharacter(ReadModel):
+    """A member's main character on the public roster."""
+
+    name: str
+    realm: str
+    character_class: str | None = Field(serialization_alias="class")
+    spec: str | None
+    role: str | None
+    armory_url: str | None
+
+
+class RosterMember(ReadModel):
+    """One member on the public roster."""
+
+    display_name: str
+    rank: str
+    main_character: MainCharacter | None
+
+
+class PublicRoster(ReadModel):
+    """Every member by display name with their main character."""
+
+    members: list[RosterMember]

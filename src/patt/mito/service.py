@@ -58,32 +58,22 @@ def clean_title(text: Any) -> str:
     return cleaned
 
 
-def quote_dict(row: MitoQuote) -> dict[str, Any]:
-    """{id, quote}."""
-    return {"id": row.id, "quote": row.quote}
-
-
-def title_dict(row: MitoTitle) -> dict[str, Any]:
-    """{id, title}."""
-    return {"id": row.id, "title": row.title}
-
-
-async def list_all(session: AsyncSession) -> dict[str, list[dict[str, Any]]]:
-    """Every quote and title, each list in id (creation) order."""
+async def list_all(session: AsyncSession) -> tuple[list[MitoQuote], list[MitoTitle]]:
+    """Every quote and every title, each in id (creation) order."""
     quotes = (await session.scalars(select(MitoQuote).order_by(MitoQuote.id))).all()
     titles = (await session.scalars(select(MitoTitle).order_by(MitoTitle.id))).all()
-    return {"quotes": [quote_dict(q) for q in quotes], "titles": [title_dict(t) for t in titles]}
+    return list(quotes), list(titles)
 
 
-async def add_quote(session: AsyncSession, *, text: Any) -> dict[str, Any]:
+async def add_quote(session: AsyncSession, *, text: Any) -> MitoQuote:
     """Insert a quote."""
     row = MitoQuote(quote=clean_quote(text))
     session.add(row)
     await session.flush()
-    return quote_dict(row)
+    return row
 
 
-async def update_quote(session: AsyncSession, *, quote_id: int, text: Any) -> dict[str, Any]:
+async def update_quote(session: AsyncSession, *, quote_id: int, text: Any) -> MitoQuote:
     """Replace a quote's text; 404 when unknown."""
     cleaned = clean_quote(text)
     row = await session.get(MitoQuote, quote_id) if 1 <= quote_id <= MAX_ID else None
@@ -92,7 +82,7 @@ async def update_quote(session: AsyncSession, *, quote_id: int, text: Any) -> di
     row.quote = cleaned
     row.updated_at = clock.now()
     await session.flush()
-    return quote_dict(row)
+    return row
 
 
 async def delete_quote(session: AsyncSession, *, quote_id: int) -> None:
@@ -104,15 +94,15 @@ async def delete_quote(session: AsyncSession, *, quote_id: int) -> None:
     await session.flush()
 
 
-async def add_title(session: AsyncSession, *, text: Any) -> dict[str, Any]:
+async def add_title(session: AsyncSession, *, text: Any) -> MitoTitle:
     """Insert a title."""
     row = MitoTitle(title=clean_title(text))
     session.add(row)
     await session.flush()
-    return title_dict(row)
+    return row
 
 
-async def update_title(session: AsyncSession, *, title_id: int, text: Any) -> dict[str, Any]:
+async def update_title(session: AsyncSession, *, title_id: int, text: Any) -> MitoTitle:
     """Replace a title's text; 404 when unknown."""
     cleaned = clean_title(text)
     row = await session.get(MitoTitle, title_id) if 1 <= title_id <= MAX_ID else None
@@ -121,7 +111,7 @@ async def update_title(session: AsyncSession, *, title_id: int, text: Any) -> di
     row.title = cleaned
     row.updated_at = clock.now()
     await session.flush()
-    return title_dict(row)
+    return row
 
 
 async def delete_title(session: AsyncSession, *, title_id: int) -> None:
@@ -137,10 +127,10 @@ async def quote_of_the_day(
     session: AsyncSession, *, rng: random.Random | None = None
 ) -> dict[str, str] | None:
     """A random quote and title for the landing page (fallback title); None without quotes."""
-    data = await list_all(session)
-    if not data["quotes"]:
+    quotes, titles = await list_all(session)
+    if not quotes:
         return None
     chooser = rng or random.SystemRandom()
-    quote = chooser.choice(data["quotes"])["quote"]
-    title = chooser.choice(data["titles"])["title"] if data["titles"] else FALLBACK_TITLE
+    quote = chooser.choice(quotes).quote
+    title = chooser.choice(titles).title if titles else FALLBACK_TITLE
     return {"quote": quote, "title": title}

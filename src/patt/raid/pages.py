@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from patt.core.render import render, require_page_rank
 from patt.deps import DB, PageMember
 from patt.mito import service as mito
+from patt.mito.schemas import MitoLists
 from patt.raid import service as raid_planner
 
 router = APIRouter(include_in_schema=False)
@@ -40,13 +41,14 @@ async def raid_admin_page(request: Request, member: PageMember) -> HTMLResponse:
 async def mitos_corner_page(request: Request, member: PageMember, db: DB) -> HTMLResponse:
     """Mito's Corner with the current quotes and titles rendered (escaped) into the page."""
     require_page_rank(request, member)
-    data = await mito.list_all(db)
+    quotes, titles = await mito.list_all(db)
+    lists = MitoLists(quotes=quotes, titles=titles).model_dump()  # type: ignore[arg-type]
     response = await render(
         request,
         "tools/mitos_corner.html",
         {
-            "quotes": data["quotes"],
-            "titles": data["titles"],
+            "quotes": lists["quotes"],
+            "titles": lists["titles"],
             "fallback_title": mito.FALLBACK_TITLE,
             "quote_max": mito.QUOTE_MAX,
             "title_max": mito.TITLE_MAX,

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from patt.core.envelope import NO_STORE, sheet_error_body
+from patt.core.envelope import NO_STORE, Envelope, raw_ok, sheet_error_body
 from patt.core.netutil import client_ip
 from patt.core.schemas import read_json_object
 from patt.deps import (
@@ -34,6 +34,13 @@ from patt.deps import (
 )
 from patt.roster import availability
 from patt.roster import signup as roster_signup
+from patt.roster.schemas import (
+    AvailabilityUpdated,
+    RosterData,
+    SheetError,
+    SubmitResult,
+    WeekEntry,
+)
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError, TooManyRequests, Unauthorized
 
@@ -119,7 +126,7 @@ def check_submit_rate(request: Request) -> None:
 
 
 # ----------------------------------------------------------------------- sheet-style
-@sheet_router.get("/roster-data")
+@sheet_router.get("/roster-data", response_model=RosterData)
 async def roster_data(request: Request, db: DB) -> Response:
     """The raid roster: availability, characters; Discord IDs and issues for officers only."""
     viewer = await public_viewer(request, db)
@@ -138,13 +145,20 @@ async def roster_data(request: Request, db: DB) -> Response:
     return Response(body, media_type="application/json", headers=NO_STORE)
 
 
-@sheet_router.api_route("/roster-data", methods=["POST", "PUT", "PATCH", "DELETE"])
+@sheet_router.api_route(
+    "/roster-data", methods=["POST", "PUT", "PATCH", "DELETE"], response_model=SheetError
+)
 async def roster_data_write() -> JSONResponse:
     """Old clients wrote to the sheet here; the platform does not accept it."""
     return JSONResponse({"success": False, "error": "Not supported"}, status_code=405)
 
 
-@sheet_router.post("/roster-submit", dependencies=[Depends(public_write_csrf)])
+@sheet_router.post(
+    "/roster-submit",
+    dependencies=[Depends(public_write_csrf)],
+    response_model=SubmitResult,
+    responses={400: {"model": SheetError}, 422: {"model": SheetError}, 429: {"model": SheetError}},
+)
 async def roster_submit(request: Request, db: DB) -> JSONResponse:
     """Join or update the raid roster: member, one character, the week (one transaction)."""
     viewer = await public_viewer(request, db)
@@ -172,15 +186,14 @@ async def roster_submit(request: Request, db: DB) -> JSONResponse:
 
 
 # -------------------------------------------------------------------- platform-style
-@router.get("/availability")
+@router.get("/availability", response_model=Envelope[list[WeekEntry]])
 async def list_availability(request: Request, db: DB) -> Response:
     """Every raid-roster member's week, in roster order."""
     roster = await request.app.state.roster_cache.roster(db)
-    body = f'{{"ok": true, "data": {roster.availability}}}'
-    return Response(body, media_type="application/json", headers=NO_STORE)
+    return raw_ok(roster.availability)
 
 
-@router.post("/availability")
+@router.post("/availability", response_model=AvailabilityUpdated)
 async def update_availability(request: Request, member: CurrentMember, db: DB) -> JSONResponse:
     """A member updates their own week (officers: anyone's) without touching characters."""
     entry = await availability.update_member_availability(
