@@ -34,8 +34,8 @@ from patt.core.caches import fingerprint_sql
 from sv_common import clock
 from sv_common.db.models import GuildMember, GuildRank, MemberAvailability
 from sv_common.errors import Forbidden, Invalid, NotFound
-from sv_common.guild_sync.sheet_import import normalise_discord_name
 from sv_common.identity import classes
+from sv_common.identity.names import normalise_discord_name
 
 DAYS = classes.DAYS
 NOTES_MAX = 1000
