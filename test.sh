@@ -23,7 +23,9 @@ echo "== ruff" >&2
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 echo "== mypy" >&2
-.venv/bin/mypy src/sv_common
+.venv/bin/mypy src
+echo "== import cycles" >&2
+.venv/bin/python scripts/check_import_cycles.py
 echo "== pytest" >&2
 set +e
 .venv/bin/pytest -p no:cacheprovider "$@"

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patt import __version__
 from patt.config import Settings, check_production, get_settings, resolve_jwt_secret
+from patt.core.caches import ProcessCaches
 from patt.core.envelope import error_for_path, error_response
 from patt.core.middleware import ApiBodyMiddleware, SecurityHeadersMiddleware
 from patt.core.render import LoginRequired, PageError, login_redirect, render
@@ -209,7 +210,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.settings = settings
     app.state.database_url = url
     app.state.engine = make_engine(url)
-    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.caches = ProcessCaches()
+    app.state.sessionmaker = make_sessionmaker(
+        app.state.engine, info=app.state.caches.session_info()
+    )
     app.state.jwt_secret = resolve_jwt_secret(settings)
     app.state.throttles = _throttles()
     app.state.startup_hooks = []

@@ -30,6 +30,7 @@ def install(app: FastAPI) -> None:
     from patt.members import api as guild_api
     from patt.members import pages as admin_roster_pages
     from patt.mito import api as mito_api
+    from patt.mito import pages as mito_pages
     from patt.raid import api as raid_admin_api
     from patt.raid import pages as raid_admin_pages
     from patt.roster import api as guild_tools_api
@@ -61,5 +62,6 @@ def install(app: FastAPI) -> None:
     app.include_router(setup_pages.router)  # first-run Guild Leader
     app.include_router(admin_roster_pages.router)  # /admin, roster, ranks
     app.include_router(admin_campaign_pages.router)
-    app.include_router(raid_admin_pages.router)  # /raid-admin, /mitos-corner
+    app.include_router(raid_admin_pages.router)  # /raid-admin
+    app.include_router(mito_pages.router)  # /mitos-corner
     app.include_router(admin_discord_pages.router)

@@ -6,7 +6,11 @@ from typing import Any
 
 
 class DomainError(Exception):
-    """Base class: a rule-level failure with an HTTP status and one human sentence."""
+    """Base class: a rule-level failure with an HTTP status and one human sentence.
+
+    `code` names the rule that refused (e.g. `wrong_pick_count`) so callers that phrase the
+    refusal differently (a page, the CLI) test the code, never the wording of the message.
+    """
 
     status_code = 400
 
@@ -16,11 +20,13 @@ class DomainError(Exception):
         *,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
         self.headers = headers
+        self.code = code
 
 
 class BadRequest(DomainError):

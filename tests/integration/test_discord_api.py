@@ -12,10 +12,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Factory, MemberHandle, count_rows
 
+from sv_common.db import locks
 from sv_common.db.models import AuditIssue, GuildRank, SyncLog
 from sv_common.discord.fake import FakeDiscordService
 from sv_common.discord.role_sync import issue_hash
-from sv_common.guild_sync import locks
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CHANNEL = "300000000000000001"

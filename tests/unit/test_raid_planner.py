@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from patt.raid import service as rp
+from patt.raid import rules as rp
+from patt.raid import schemas
 from patt.raid.raid_helper import (
     FakeRaidHelper,
     HttpRaidHelper,
@@ -371,10 +372,10 @@ def test_absent_people_with_an_id_get_absence_and_class_specific_spec_names() ->
 
 # ------------------------------------------------------------------------- validation
 def test_problems_raise_one_422_listing_every_field() -> None:
-    problems = rp.Problems()
-    rp.clean_time("9pm", "21:00", problems)
-    rp.clean_duration(10, 120, problems)
-    rp.clean_title("two\nlines", "x", problems)
+    problems = schemas.Problems()
+    schemas.clean_time("9pm", "21:00", problems)
+    schemas.clean_duration(10, 120, problems)
+    schemas.clean_title("two\nlines", "x", problems)
     with pytest.raises(Invalid) as caught:
         problems.raise_if_any()
     assert caught.value.message == "Invalid value for 'time': use HH:MM (24-hour)"
@@ -382,11 +383,11 @@ def test_problems_raise_one_422_listing_every_field() -> None:
 
 
 def test_dates_must_be_iso_and_not_in_the_past() -> None:
-    problems = rp.Problems()
-    assert rp.clean_date("2025-03-05", TODAY, problems) == TODAY
-    assert rp.clean_date("2025-03-04", TODAY, problems) is None
-    assert rp.clean_date("03/06/2025", TODAY, problems) is None
-    assert rp.clean_date("2025-02-30", TODAY, problems) is None
+    problems = schemas.Problems()
+    assert schemas.clean_date("2025-03-05", TODAY, problems) == TODAY
+    assert schemas.clean_date("2025-03-04", TODAY, problems) is None
+    assert schemas.clean_date("03/06/2025", TODAY, problems) is None
+    assert schemas.clean_date("2025-02-30", TODAY, problems) is None
     assert len(problems.items) == 3
 
 

@@ -24,14 +24,13 @@ from sv_common.guild_sync.sheet_import import (
     load_csv_dir,
     load_csv_files,
     load_json_export,
-    normalise_character_name,
-    normalise_discord_name,
     parse_sheet_bool,
     parse_sheet_date,
     parse_snowflake,
     plan_import,
 )
 from sv_common.identity import realms
+from sv_common.identity.names import normalise_character_name, normalise_discord_name
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sheet_export.json"
 EASTERN = ZoneInfo("America/New_York")

@@ -16,7 +16,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
 
 from patt.accounts.api import throttle_message
 from patt.accounts.pages import (
@@ -30,6 +29,7 @@ from patt.core.netutil import client_ip
 from patt.core.render import PageError, redirect_with_flash, render
 from patt.deps import CSRF_PAGE_MESSAGE, DB, PageMember, csrf_ok
 from sv_common.auth.throttle import SlidingWindow
+from sv_common.db import locks
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError
 from sv_common.identity import accounts
@@ -40,8 +40,6 @@ SETUP_LINK_INVALID = (
     "This setup link is invalid or has expired. Restart the server to get a new one."
 )
 WELCOME = "Welcome! Your Guild Leader account is ready."
-# Arbitrary constant key for pg_advisory_xact_lock: one setup at a time across workers.
-SETUP_LOCK_KEY = 0x5A77_5E70
 MAX_TOKEN_LENGTH = 200
 MAX_NAME = 100
 
@@ -120,7 +118,7 @@ async def setup_submit(request: Request, db: DB, member: PageMember) -> Response
     retry_after = throttle.retry_after(ip)
     if retry_after > 0:
         return await _throttled(request, retry_after, member)
-    await db.execute(select(func.pg_advisory_xact_lock(SETUP_LOCK_KEY)))
+    await locks.transaction_lock(db, locks.SETUP)
     await _require_setup_mode(request, db)
     token = form.get("token", "")
     if not setup_token_ok(request, token):

@@ -33,15 +33,15 @@ from patt.campaigns import service as campaign_service
 from patt.campaigns.lookup import campaign_or_404
 from patt.campaigns.schemas import INT32_MAX, CampaignCreate, EntryCreate, EntryUpdate
 from patt.core.fields import IdPath
+from patt.core.forms import gated_form, write_and_redirect
 from patt.core.render import (
     FormError,
-    PageError,
     redirect_with_flash,
     render,
     require_page_rank,
     sentence,
 )
-from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
+from patt.deps import PageMember
 from sv_common import clock
 from sv_common.db.engine import transaction
 from sv_common.db.models import Campaign, GuildMember
@@ -109,15 +109,6 @@ def _form_error_message(exc: FormError | ValidationError | Invalid) -> str:
 
 async def _officer(request: Request, member: GuildMember | None) -> GuildMember:
     return require_page_rank(request, member)
-
-
-async def _officer_form(request: Request, member: GuildMember | None) -> dict[str, str]:
-    """Officer+ gate, then CSRF (decision 3: authenticate first), then the text fields."""
-    require_page_rank(request, member)
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    if not csrf_ok(request, form.get("csrf_token")):
-        raise PageError(403, CSRF_PAGE_MESSAGE)
-    return form
 
 
 NUL_FORM_MESSAGE = "{label}: must not contain NUL characters."
@@ -294,8 +285,7 @@ async def new_campaign_form(request: Request, member: PageMember) -> Response:
 @router.post("/admin/campaigns/new")
 async def new_campaign_submit(request: Request, member: PageMember) -> Response:
     """Create a draft; invalid input re-renders the form with status 400 and the values."""
-    form = await _officer_form(request, member)
-    assert member is not None
+    member, form = await gated_form(request, member)
     try:
         fields = campaign_fields(form)
         async with transaction(request.app.state.sessionmaker) as db:
@@ -412,8 +402,7 @@ async def edit_campaign_submit(
     request: Request, campaign_id: PathId, member: PageMember
 ) -> Response:
     """Save the settings of a draft."""
-    form = await _officer_form(request, member)
-    assert member is not None
+    member, form = await gated_form(request, member)
     campaign = await _campaign_exists(request, campaign_id)
     here = _edit_url(campaign_id)
     if campaign.status != "draft":
@@ -442,8 +431,7 @@ def _entry_form_values(form: dict[str, str]) -> dict[str, Any]:
 @router.post("/admin/campaigns/{campaign_id}/entries")
 async def add_entry(request: Request, campaign_id: PathId, member: PageMember) -> Response:
     """Add an entry (draft only: checked before the fields, so any form gets that error)."""
-    form = await _officer_form(request, member)
-    assert member is not None
+    member, form = await gated_form(request, member)
     campaign = await _campaign_exists(request, campaign_id)
     here = _edit_url(campaign_id)
     if campaign.status != "draft":
@@ -471,8 +459,7 @@ async def edit_entry(
     request: Request, campaign_id: PathId, entry_id: PathId, member: PageMember
 ) -> Response:
     """Save an entry's fields (draft only: checked before the fields)."""
-    form = await _officer_form(request, member)
-    assert member is not None
+    member, form = await gated_form(request, member)
     campaign = await _campaign_exists(request, campaign_id)
     here = _edit_url(campaign_id)
     if campaign.status != "draft":
@@ -503,17 +490,16 @@ async def move_entry(
     request: Request, campaign_id: PathId, entry_id: PathId, member: PageMember
 ) -> Response:
     """Move an entry up or down (`direction` = up | down)."""
-    form = await _officer_form(request, member)
+    _, form = await gated_form(request, member)
     await _campaign_exists(request, campaign_id)
-    here = _edit_url(campaign_id)
-    try:
-        async with transaction(request.app.state.sessionmaker) as db:
-            await campaign_service.move_entry(
-                db, campaign_id=campaign_id, entry_id=entry_id, direction=form.get("direction", "")
-            )
-    except DomainError as exc:
-        return redirect_with_flash(request, here, "error", exc.message)
-    return redirect_with_flash(request, here, "success", "Entry moved.")
+
+    async def work(db: AsyncSession) -> str:
+        await campaign_service.move_entry(
+            db, campaign_id=campaign_id, entry_id=entry_id, direction=form.get("direction", "")
+        )
+        return "Entry moved."
+
+    return await write_and_redirect(request, _edit_url(campaign_id), work)
 
 
 @router.post("/admin/campaigns/{campaign_id}/entries/{entry_id}/delete")
@@ -521,35 +507,33 @@ async def delete_entry(
     request: Request, campaign_id: PathId, entry_id: PathId, member: PageMember
 ) -> Response:
     """Remove an entry (draft only)."""
-    await _officer_form(request, member)
+    await gated_form(request, member)
     await _campaign_exists(request, campaign_id)
-    here = _edit_url(campaign_id)
-    try:
-        async with transaction(request.app.state.sessionmaker) as db:
-            await campaign_service.delete_entry(db, campaign_id=campaign_id, entry_id=entry_id)
-    except DomainError as exc:
-        return redirect_with_flash(request, here, "error", exc.message)
-    return redirect_with_flash(request, here, "success", "Entry removed.")
+
+    async def work(db: AsyncSession) -> str:
+        await campaign_service.delete_entry(db, campaign_id=campaign_id, entry_id=entry_id)
+        return "Entry removed."
+
+    return await write_and_redirect(request, _edit_url(campaign_id), work)
 
 
 # ------------------------------------------------------------------------------- actions
 async def _action(
     request: Request, campaign_id: int, member: GuildMember | None, action: str
 ) -> Response:
-    await _officer_form(request, member)
+    await gated_form(request, member)
     await _campaign_exists(request, campaign_id)
-    here = _edit_url(campaign_id)
-    work = {
+    transition, done = {
         "activate": (campaign_service.activate, "Campaign is now live!"),
         "close": (campaign_service.close, "Campaign closed. Results calculated."),
         "archive": (campaign_service.archive, "Campaign archived."),
     }[action]
-    try:
-        async with transaction(request.app.state.sessionmaker) as db:
-            await work[0](db, campaign_id=campaign_id)
-    except DomainError as exc:
-        return redirect_with_flash(request, here, "error", exc.message)
-    return redirect_with_flash(request, here, "success", work[1])
+
+    async def work(db: AsyncSession) -> str:
+        await transition(db, campaign_id=campaign_id)
+        return done
+
+    return await write_and_redirect(request, _edit_url(campaign_id), work)
 
 
 @router.post("/admin/campaigns/{campaign_id}/activate")

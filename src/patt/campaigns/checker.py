@@ -8,30 +8,29 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patt.campaigns import results
 from patt.campaigns.rules import blocked_reason, end_at, viewer_level
 from patt.campaigns.service import end_at_sql, entry_count, set_closed, set_live
+from patt.core.caches import caches_of
 from sv_common import clock
+from sv_common.db import locks
 from sv_common.db.models import Campaign, CampaignEntry, GuildMember
 
 log = logging.getLogger(__name__)
 
 SessionFactory = async_sessionmaker[AsyncSession]
-CHECKER_LOCK_KEY = 0x5041545443414D50  # "PATTCAMP": one checker pass at a time across processes
 FIRST_PASS_DELAY_SECONDS = 5
 
 
 # ------------------------------------------------------------------------ reconciliation
-_blocked_logged: set[tuple[int, str]] = set()
 
 
 async def _apply_due(session: AsyncSession, campaign: Campaign, now: datetime) -> str | None:
@@ -41,8 +40,9 @@ async def _apply_due(session: AsyncSession, campaign: Campaign, now: datetime) -
         reason = blocked_reason(campaign, entries, now)
         if reason is not None:
             key = (campaign.id, "window" if end_at(campaign) <= now else f"entries{entries}")
-            if key not in _blocked_logged:
-                _blocked_logged.add(key)
+            logged: set[tuple[int, str]] = caches_of(session).slot("campaign_blocked", set)
+            if key not in logged:
+                logged.add(key)
                 log.warning("campaign %s not started automatically: %s", campaign.id, reason)
             return None
         if await set_live(session, campaign, now, manual=False):
@@ -66,16 +66,10 @@ def _is_due(status: str, start_at: datetime, duration_hours: int, now: datetime)
 # Entries are trusted for QUIET_SECONDS only, so an out-of-band edit of the row (an operator's
 # SQL) is picked up within seconds; under load this still saves nearly every read.
 QUIET_SECONDS = 2.0
-_QUIET: weakref.WeakKeyDictionary[Any, dict[int, tuple[datetime | None, float]]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def _quiet_until(factory: SessionFactory) -> dict[int, tuple[datetime | None, float]]:
-    known = _QUIET.get(factory)
-    if known is None:
-        known = _QUIET[factory] = {}
-    return known
+    return caches_of(factory).slot("campaign_quiet", dict)
 
 
 async def _transition_due(factory: SessionFactory, campaign_id: int, now: datetime) -> bool:
@@ -198,10 +192,7 @@ async def run_status_pass(factory: SessionFactory, now: datetime | None = None) 
     moment = now or clock.now()
     outcome: dict[str, Any] = {"activated": [], "closed": [], "early_closed": [], "skipped": False}
     async with factory() as lock_session, lock_session.begin():
-        got_lock = await lock_session.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CHECKER_LOCK_KEY}
-        )
-        if not got_lock:
+        if not await locks.try_transaction_lock(lock_session, locks.CAMPAIGN_CHECKER):
             outcome["skipped"] = True
             return outcome
         drafts = (

@@ -27,6 +27,7 @@ from patt.campaigns import rules as campaign_rules
 from patt.campaigns.lookup import campaign_or_404
 from patt.campaigns.schemas import INT32_MAX, PICKS_MESSAGE
 from patt.core.fields import IdPath
+from patt.core.forms import gated_form
 from patt.core.render import (
     LoginRequired,
     PageError,
@@ -34,7 +35,7 @@ from patt.core.render import (
     redirect_with_flash,
     render,
 )
-from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
+from patt.deps import PageMember
 from sv_common.db.engine import transaction
 from sv_common.db.models import Campaign, GuildMember
 from sv_common.errors import DomainError
@@ -284,11 +285,7 @@ async def vote_submit(
     request: Request, campaign_id: CampaignPathId, member: PageMember
 ) -> Response:
     """Cast the ballot from the vote form; every outcome is a redirect with a flash."""
-    if member is None:
-        raise LoginRequired(f"/vote/{campaign_id}")
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    if not csrf_ok(request, form.get("csrf_token")):
-        raise PageError(403, CSRF_PAGE_MESSAGE)
+    member, form = await gated_form(request, member, min_level=1)
     factory = request.app.state.sessionmaker
     await campaign_checker.reconcile(factory, campaign_id)
     here = f"/vote/{campaign_id}"
@@ -303,7 +300,7 @@ async def vote_submit(
             cast = await voting.cast_vote(db, campaign_id=campaign_id, member=member, picks=picks)
     except DomainError as exc:
         message = exc.message
-        if message.startswith("Expected "):
+        if exc.code == voting.WRONG_PICK_COUNT:
             message = f"Please select exactly {campaign.picks_per_voter} picks."
         return redirect_with_flash(request, here, "error", message)
     if cast.early_close_enabled:

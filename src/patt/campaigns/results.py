@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.campaigns import counting
+from patt.core.caches import caches_of
 from sv_common import clock
 from sv_common.db.models import Ballot, Campaign, CampaignEntry, CampaignResult, GuildMember, Vote
 from sv_common.errors import Conflict, NotFound
@@ -195,7 +196,7 @@ class _Row:
         self.associated_member = info.associated_member
 
 
-_LIVE_CACHE: dict[int, tuple[tuple[Any, ...], list[dict[str, Any]]]] = {}
+LiveCache = dict[int, tuple[tuple[Any, ...], list[dict[str, Any]]]]
 _LIVE_CACHE_SIZE = 64
 
 
@@ -221,13 +222,14 @@ async def compute_live_results(session: AsyncSession, campaign: Campaign) -> lis
     """Standings from the votes right now, ordered by final_rank then entry order (reused while
     the campaign's ballot set is unchanged)."""
     key = await _ballot_set_key(session, campaign)
-    cached = _LIVE_CACHE.get(campaign.id)
+    live_cache: LiveCache = caches_of(session).slot("campaign_live_results", dict)
+    cached = live_cache.get(campaign.id)
     if cached is not None and cached[0] == key:
         return cached[1]
     rows = await count_live_results(session, campaign)
-    if len(_LIVE_CACHE) >= _LIVE_CACHE_SIZE:
-        _LIVE_CACHE.clear()
-    _LIVE_CACHE[campaign.id] = (key, rows)
+    if len(live_cache) >= _LIVE_CACHE_SIZE:
+        live_cache.clear()
+    live_cache[campaign.id] = (key, rows)
     return rows
 
 

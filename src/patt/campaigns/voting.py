@@ -21,6 +21,8 @@ from sv_common.clock import iso
 from sv_common.db.models import Ballot, Campaign, CampaignEntry, GuildMember, Vote
 from sv_common.errors import Conflict, Forbidden, Invalid, NotFound
 
+# Code of the refusal of a ballot with too few or too many picks (pages reword it).
+WRONG_PICK_COUNT = "wrong_pick_count"
 ALREADY_VOTED = "You have already voted in this campaign"
 
 CAST_SQL = """
@@ -89,7 +91,7 @@ async def cast_vote(
 
     n = campaign.picks_per_voter
     if len(picks) != n:
-        raise Invalid(f"Expected {n} picks, got {len(picks)}")
+        raise Invalid(f"Expected {n} picks, got {len(picks)}", code=WRONG_PICK_COUNT)
     entry_ids = [int(p.entry_id) for p in picks]
     ranks = [int(p.rank) for p in picks]
     if len(set(entry_ids)) != len(entry_ids):

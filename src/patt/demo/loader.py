@@ -10,9 +10,9 @@ demo and changes nothing. The data is fixed (seeded random), so every run builds
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +26,7 @@ from patt.config import Settings
 from sv_common import clock
 from sv_common.auth import invite_codes
 from sv_common.auth.passwords import hash_password_async
+from sv_common.db import locks
 from sv_common.db.engine import make_engine, make_sessionmaker, transaction
 from sv_common.db.models import (
     DAYS_OF_WEEK,
@@ -49,6 +50,7 @@ from sv_common.identity import characters as character_service
 from sv_common.identity import classes
 from sv_common.identity import members as member_service
 
+log = logging.getLogger(__name__)
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEMO_DISCORD_FILE = DATA_DIR / "demo_discord.json"
 ART = "/static/img/demo"
@@ -736,13 +738,12 @@ async def load_demo_async(url: str, settings: Settings, *, only_if_empty: bool) 
     try:
         async with transaction(make_sessionmaker(engine)) as session:
             # One loader at a time (two `serve --demo` workers starting together).
-            await session.execute(select(func.pg_advisory_xact_lock(0x7A77DE30)))
+            await locks.transaction_lock(session, locks.DEMO_LOAD)
             state = await demo_state(session)
             if state == "foreign":
                 if only_if_empty:
-                    print(
-                        "The database holds data that is not the demo guild's: demo not loaded.",
-                        file=sys.stderr,
+                    log.warning(
+                        "The database holds data that is not the demo guild's: demo not loaded."
                     )
                     return None
                 raise Conflict(

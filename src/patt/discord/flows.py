@@ -20,10 +20,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patt.config import Settings
+from sv_common.db import locks
 from sv_common.db.models import DiscordConfig
 from sv_common.discord.interface import DiscordUnavailable
 from sv_common.errors import Conflict, Unavailable
-from sv_common.guild_sync import locks
 from sv_common.guild_sync.discord_sync import MemberSyncStats, run_discord_sync
 from sv_common.guild_sync.reporter import (
     NO_ISSUES,

@@ -10,29 +10,29 @@ mapping change keeps nothing (all ranks are saved together or not at all).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from patt.core.render import PageError, redirect_with_flash, render, require_page_rank
-from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
+from patt.core.forms import gated_form, in_transaction, write_and_redirect
+from patt.core.render import redirect_with_flash, render, require_page_rank
+from patt.deps import PageMember
 from patt.discord import flows as discord_flows
 from patt.discord import runtime as discord_runtime
 from patt.health.api import discord_state
-from sv_common.db.models import DiscordConfig, GuildMember, GuildRank
+from sv_common.db.models import DiscordConfig, GuildRank
 from sv_common.discord.interface import DiscordError, DiscordRole
 from sv_common.discord.role_sync import TOP_RANK_ALIASES, normalise_role_name
 from sv_common.errors import DomainError, Forbidden, Invalid
+from sv_common.guild_sync import reporter
 from sv_common.guild_sync.sync_log import last_run
 from sv_common.identity import ranks as rank_service
 from sv_common.identity.realms import is_snowflake
 
 router = APIRouter(include_in_schema=False)
-T = TypeVar("T")
 PAGE_URL = "/admin/discord"
 STATE_LABELS = {
     "disabled": ("Disabled", "muted"),
@@ -41,20 +41,6 @@ STATE_LABELS = {
     "error": ("Error", "danger"),
     "fake": ("Fake server (local file)", "info"),
 }
-
-
-async def _in_transaction(request: Request, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async with request.app.state.sessionmaker() as session, session.begin():
-        return await work(session)
-
-
-async def _officer_post(request: Request, member: GuildMember | None) -> tuple[GuildMember, dict]:
-    actor = require_page_rank(request, member)
-    form = await request.form()
-    fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    if not csrf_ok(request, fields.get("csrf_token")):
-        raise PageError(403, CSRF_PAGE_MESSAGE)
-    return actor, fields
 
 
 async def _server_roles(service: Any) -> list[DiscordRole] | None:
@@ -112,7 +98,7 @@ async def discord_page(request: Request, member: PageMember) -> Response:
             "can_manage": actor.rank.level >= await rank_service.top_level(session),
         }
 
-    data = await _in_transaction(request, load)
+    data = await in_transaction(request, load)
     state = discord_state(request)
     label, kind = STATE_LABELS.get(state, (state, "muted"))
     context = {
@@ -154,7 +140,7 @@ def parse_mapping(form: dict[str, str], ranks: list[GuildRank]) -> dict[int, str
 @router.post("/admin/discord/roles")
 async def save_role_mapping(request: Request, member: PageMember) -> Response:
     """Save every rank's Discord role (top rank only; all or nothing)."""
-    actor, form = await _officer_post(request, member)
+    actor, form = await gated_form(request, member)
 
     async def work(session: AsyncSession) -> str:
         if actor.rank.level < await rank_service.top_level(session):
@@ -168,17 +154,13 @@ async def save_role_mapping(request: Request, member: PageMember) -> Response:
         await rank_service.set_rank_role_ids(session, mapping)
         return "Discord role mapping saved. It applies from the next Discord sync."
 
-    try:
-        message = await _in_transaction(request, work)
-    except DomainError as exc:
-        return redirect_with_flash(request, PAGE_URL, "error", exc.message)
-    return redirect_with_flash(request, PAGE_URL, "success", message)
+    return await write_and_redirect(request, PAGE_URL, work)
 
 
 @router.post("/admin/discord/sync")
 async def sync_now(request: Request, member: PageMember) -> RedirectResponse:
     """Run a full Discord member + role sync now (Officer+)."""
-    actor, _ = await _officer_post(request, member)
+    actor, _ = await gated_form(request, member)
     service = request.app.state.discord
     if not discord_runtime.usable(service):
         return redirect_with_flash(request, PAGE_URL, "error", discord_flows.NOT_CONNECTED)
@@ -203,7 +185,7 @@ async def sync_now(request: Request, member: PageMember) -> RedirectResponse:
 @router.post("/admin/discord/report")
 async def report_now(request: Request, member: PageMember) -> RedirectResponse:
     """Post every open audit issue to the audit channel (Officer+)."""
-    await _officer_post(request, member)
+    await gated_form(request, member)
     settings = request.app.state.settings
     service = request.app.state.discord
     if not service.available:
@@ -211,7 +193,7 @@ async def report_now(request: Request, member: PageMember) -> RedirectResponse:
     result = await discord_flows.report_new_issues(
         service=service, sessionmaker=request.app.state.sessionmaker, settings=settings, full=True
     )
-    if result.skipped == "no audit channel configured":
+    if result.skipped == reporter.NO_CHANNEL:
         return redirect_with_flash(request, PAGE_URL, "error", discord_flows.NO_CHANNEL)
     if result.error:
         return redirect_with_flash(

@@ -63,9 +63,7 @@ async def _build_roster(connection: Any) -> str:
 @router.get("/roster", response_model=Envelope[PublicRoster])
 async def public_roster(request: Request) -> Response:
     """All members by display name with their main character (or null)."""
-    cache = getattr(request.app.state, "public_roster_cache", None)
-    if cache is None:
-        cache = request.app.state.public_roster_cache = FingerprintCache(ROSTER_TABLES)
+    cache = request.app.state.caches.slot("public_roster", lambda: FingerprintCache(ROSTER_TABLES))
     async with request.app.state.engine.connect() as connection:
         document = await cache.get(connection, _build_roster)
     return Response(content=document, media_type="application/json")

@@ -16,9 +16,8 @@ Choices where the spec is silent:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -27,16 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.accounts import invites
 from patt.core.fields import INT32_MAX, IdPath
+from patt.core.forms import gated_form, in_transaction, write_and_redirect
 from patt.core.render import (
     FormError,
-    PageError,
     redirect_with_flash,
     render,
     require_page_rank,
     sentence,
 )
 from patt.core.schemas import first_error
-from patt.deps import CSRF_PAGE_MESSAGE, PageMember, csrf_ok
+from patt.deps import PageMember
 from patt.members import service as roster_writes
 from patt.members.schemas import (
     CharacterCreate,
@@ -55,7 +54,6 @@ from sv_common.identity import members as member_service
 from sv_common.identity import ranks as rank_service
 
 router = APIRouter(include_in_schema=False)
-T = TypeVar("T")
 
 ROSTER_URL = "/admin/roster"
 RANKS_URL = "/admin/ranks"
@@ -85,21 +83,6 @@ ROLE_CHOICES = (
 
 
 # ------------------------------------------------------------------------------ helpers
-async def _form(request: Request) -> dict[str, str]:
-    """The submitted text fields (files are ignored)."""
-    form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
-
-
-async def _officer_post(request: Request, member: GuildMember | None) -> tuple[GuildMember, dict]:
-    """Officer+ gate, then the CSRF check (decision 3: authenticate first), then the form."""
-    actor = require_page_rank(request, member)
-    form = await _form(request)
-    if not csrf_ok(request, form.get("csrf_token")):
-        raise PageError(403, CSRF_PAGE_MESSAGE)
-    return actor, form
-
-
 def _int_field(form: dict[str, str], name: str) -> int | None:
     raw = form.get(name, "").strip()
     if not raw:
@@ -114,25 +97,6 @@ def _model(model: type[BaseModel], data: dict[str, Any]) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         raise FormError(first_error(exc, LABELS)) from exc
-
-
-async def _in_transaction(request: Request, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in its own transaction (rolled back on any error)."""
-    async with request.app.state.sessionmaker() as session, session.begin():
-        return await work(session)
-
-
-async def _write(
-    request: Request,
-    back: str,
-    work: Callable[[AsyncSession], Awaitable[str]],
-) -> RedirectResponse:
-    """Run a write and flash its success text, or flash the refusal (nothing is kept)."""
-    try:
-        message = await _in_transaction(request, work)
-    except (DomainError, FormError) as exc:
-        return redirect_with_flash(request, back, "error", sentence(exc.message))
-    return redirect_with_flash(request, back, "success", message)
 
 
 # --------------------------------------------------------------------------- the roster
@@ -221,7 +185,7 @@ async def _render_roster(
     error: str | None = None,
     add_values: dict[str, str] | None = None,
 ) -> Response:
-    context = await _in_transaction(request, lambda s: _roster_context(s, actor))
+    context = await in_transaction(request, lambda s: _roster_context(s, actor))
     context["add_values"] = add_values or {}
     context["realm_default"] = request.app.state.settings.patt_guild_realm_name
     if error:
@@ -248,7 +212,7 @@ async def roster_page(request: Request, member: PageMember) -> Response:
 @router.post("/admin/roster/add")
 async def roster_add(request: Request, member: PageMember) -> Response:
     """Add a member; errors re-render the page (400) with the entered values."""
-    actor, form = await _officer_post(request, member)
+    actor, form = await gated_form(request, member)
     values = {
         key: form.get(key, "").strip()
         for key in ("discord_username", "discord_id", "display_name", "rank_id")
@@ -269,7 +233,7 @@ async def roster_add(request: Request, member: PageMember) -> Response:
         async def work(session: AsyncSession) -> GuildMember:
             return await roster_writes.create_member(session, actor=actor, body=body)
 
-        await _in_transaction(request, work)
+        await in_transaction(request, work)
     except (DomainError, FormError) as exc:
         return await _render_roster(
             request, actor, status_code=400, error=sentence(exc.message), add_values=values
@@ -280,7 +244,7 @@ async def roster_add(request: Request, member: PageMember) -> Response:
 @router.post("/admin/roster/{member_id}/update")
 async def roster_update(request: Request, member_id: PathId, member: PageMember) -> Response:
     """Update any subset of discord_id, display_name, discord_username, rank_id."""
-    actor, form = await _officer_post(request, member)
+    actor, form = await gated_form(request, member)
 
     async def work(session: AsyncSession) -> str:
         data: dict[str, Any] = {}
@@ -304,13 +268,13 @@ async def roster_update(request: Request, member_id: PathId, member: PageMember)
         )
         return "Member updated."
 
-    return await _write(request, ROSTER_URL, work)
+    return await write_and_redirect(request, ROSTER_URL, work, wording=sentence)
 
 
 @router.post("/admin/roster/{member_id}/invite")
 async def roster_invite(request: Request, member_id: PathId, member: PageMember) -> Response:
     """Generate an invite code and DM it (same service as the API, 70 §7)."""
-    actor, _ = await _officer_post(request, member)
+    actor, _ = await gated_form(request, member)
     state = request.app.state
 
     async def work(session: AsyncSession) -> dict[str, Any]:
@@ -319,7 +283,7 @@ async def roster_invite(request: Request, member_id: PathId, member: PageMember)
         )
 
     try:
-        result = await _in_transaction(request, work)
+        result = await in_transaction(request, work)
     except DomainError as exc:
         return redirect_with_flash(request, ROSTER_URL, "error", sentence(exc.message))
     # the registration link is always shown so the officer can hand it over by hand
@@ -350,7 +314,7 @@ def _character_data(form: dict[str, str], *, partial: bool) -> dict[str, Any]:
 @router.post("/admin/roster/{member_id}/characters")
 async def character_add(request: Request, member_id: PathId, member: PageMember) -> Response:
     """Add (or claim) a character for a member."""
-    actor, form = await _officer_post(request, member)
+    actor, form = await gated_form(request, member)
     region = request.app.state.settings.blizzard_region
 
     async def work(session: AsyncSession) -> str:
@@ -360,13 +324,13 @@ async def character_add(request: Request, member_id: PathId, member: PageMember)
         )
         return f"Character {character.name} added."
 
-    return await _write(request, ROSTER_URL, work)
+    return await write_and_redirect(request, ROSTER_URL, work, wording=sentence)
 
 
 @router.post("/admin/roster/characters/{character_id}/update")
 async def character_update(request: Request, character_id: PathId, member: PageMember) -> Response:
     """Edit a character's name, realm, class, spec, role or main/alt."""
-    actor, form = await _officer_post(request, member)
+    actor, form = await gated_form(request, member)
     region = request.app.state.settings.blizzard_region
 
     async def work(session: AsyncSession) -> str:
@@ -379,13 +343,13 @@ async def character_update(request: Request, character_id: PathId, member: PageM
         )
         return f"Character {character.name} updated."
 
-    return await _write(request, ROSTER_URL, work)
+    return await write_and_redirect(request, ROSTER_URL, work, wording=sentence)
 
 
 @router.post("/admin/roster/characters/{character_id}/delete")
 async def character_delete(request: Request, character_id: PathId, member: PageMember) -> Response:
     """Delete a character."""
-    actor, _ = await _officer_post(request, member)
+    actor, _ = await gated_form(request, member)
 
     async def work(session: AsyncSession) -> str:
         character = await character_service.get_character(session, character_id)
@@ -393,7 +357,7 @@ async def character_delete(request: Request, character_id: PathId, member: PageM
         await character_service.delete_character(session, character_id, actor=actor)
         return f"Character {name} deleted."
 
-    return await _write(request, ROSTER_URL, work)
+    return await write_and_redirect(request, ROSTER_URL, work, wording=sentence)
 
 
 # ------------------------------------------------------------------------------ ranks
@@ -416,7 +380,7 @@ async def ranks_page(request: Request, member: PageMember) -> Response:
             "active_nav": "admin",
         }
 
-    context = await _in_transaction(request, load)
+    context = await in_transaction(request, load)
     return await render(request, "admin/ranks.html", context, member=actor)
 
 
@@ -438,7 +402,7 @@ def _rank_data(form: dict[str, str], *, partial: bool) -> dict[str, Any]:
 @router.post("/admin/ranks/add")
 async def rank_add(request: Request, member: PageMember) -> Response:
     """Create a rank (top rank only)."""
-    actor, form = await _officer_post(request, member)
+    actor, form = await gated_form(request, member)
 
     async def work(session: AsyncSession) -> str:
         await rank_service.check_top_rank(session, actor)
@@ -446,13 +410,13 @@ async def rank_add(request: Request, member: PageMember) -> Response:
         rank = await roster_writes.create_rank(session, actor=actor, body=body)
         return f"Rank {rank.name} created."
 
-    return await _write(request, RANKS_URL, work)
+    return await write_and_redirect(request, RANKS_URL, work, wording=sentence)
 
 
 @router.post("/admin/ranks/{rank_id}/update")
 async def rank_update(request: Request, rank_id: PathId, member: PageMember) -> Response:
     """Rename, re-level, describe or map a rank (top rank only)."""
-    actor, form = await _officer_post(request, member)
+    actor, form = await gated_form(request, member)
 
     async def work(session: AsyncSession) -> str:
         await rank_service.check_top_rank(session, actor)
@@ -464,13 +428,13 @@ async def rank_update(request: Request, rank_id: PathId, member: PageMember) -> 
         await rank_service.check_keeps_top_rank(session, actor.rank_id)
         return f"Rank {rank.name} updated."
 
-    return await _write(request, RANKS_URL, work)
+    return await write_and_redirect(request, RANKS_URL, work, wording=sentence)
 
 
 @router.post("/admin/ranks/{rank_id}/delete")
 async def rank_delete(request: Request, rank_id: PathId, member: PageMember) -> Response:
     """Delete an unused rank (top rank only)."""
-    actor, _ = await _officer_post(request, member)
+    actor, _ = await gated_form(request, member)
 
     async def work(session: AsyncSession) -> str:
         await rank_service.check_top_rank(session, actor)
@@ -479,4 +443,4 @@ async def rank_delete(request: Request, rank_id: PathId, member: PageMember) -> 
         await rank_service.delete_rank(session, rank_id)
         return f"Rank {name} deleted."
 
-    return await _write(request, RANKS_URL, work)
+    return await write_and_redirect(request, RANKS_URL, work, wording=sentence)

@@ -130,7 +130,7 @@ def check_submit_rate(request: Request) -> None:
 async def roster_data(request: Request, db: DB) -> Response:
     """The raid roster: availability, characters; Discord IDs and issues for officers only."""
     viewer = await public_viewer(request, db)
-    cache: availability.RosterCache = request.app.state.roster_cache
+    cache = availability.roster_cache(request.app.state.caches)
     roster = await cache.roster(db)
     if is_officer(request, viewer):
         extras = await cache.officer_extras(db)
@@ -189,7 +189,7 @@ async def roster_submit(request: Request, db: DB) -> JSONResponse:
 @router.get("/availability", response_model=Envelope[list[WeekEntry]])
 async def list_availability(request: Request, db: DB) -> Response:
     """Every raid-roster member's week, in roster order."""
-    roster = await request.app.state.roster_cache.roster(db)
+    roster = await availability.roster_cache(request.app.state.caches).roster(db)
     return raw_ok(roster.availability)
 
 
@@ -207,7 +207,6 @@ async def update_availability(request: Request, member: CurrentMember, db: DB) -
 
 def install(app: FastAPI) -> None:
     """Register the guild-tool API routers, the sheet-style error answer and the roster cache."""
-    app.state.roster_cache = availability.RosterCache()
     app.add_exception_handler(SheetStyleError, _sheet_style_error)
     app.include_router(sheet_router)
     app.include_router(router)

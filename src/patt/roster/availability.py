@@ -30,12 +30,12 @@ from sqlalchemy import false, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from patt.core.caches import fingerprint_sql
+from patt.core.caches import ProcessCaches, fingerprint_sql
 from sv_common import clock
 from sv_common.db.models import GuildMember, GuildRank, MemberAvailability
 from sv_common.errors import Forbidden, Invalid, NotFound
-from sv_common.guild_sync.sheet_import import normalise_discord_name
 from sv_common.identity import classes
+from sv_common.identity.names import normalise_discord_name
 
 DAYS = classes.DAYS
 NOTES_MAX = 1000
@@ -308,6 +308,11 @@ class RosterCache:
             if fingerprint == self._fingerprint:
                 self._extras = extras
         return extras
+
+
+def roster_cache(caches: ProcessCaches) -> RosterCache:
+    """The app's roster cache."""
+    return caches.slot("raid_roster", RosterCache)
 
 
 @dataclass

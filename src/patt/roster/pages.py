@@ -25,8 +25,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from patt.config import Settings
 from patt.core.render import render
 from patt.deps import PageMember, bearer_token
+from patt.raid import rules as raid_rules
 from patt.raid import service as raid_planner
-from patt.raid.service import COMPOSITION_TARGETS
+from patt.raid.rules import COMPOSITION_TARGETS
 from patt.roster.availability import NOTES_MAX
 from sv_common import clock
 from sv_common.auth.sessions import member_for_token
@@ -43,7 +44,7 @@ CLEAN_PATHS = ("/roster", "/roster-view", "/raid-admin", "/mitos-corner")
 # --------------------------------------------------------------------- client config
 def guild_today(settings: Settings) -> date:
     """Today's date in the guild time zone (the injectable clock)."""
-    return raid_planner.guild_today(clock.now(), settings.guild_timezone)
+    return raid_rules.guild_today(clock.now(), settings.guild_timezone)
 
 
 def client_config(settings: Settings, *, officer: bool) -> dict[str, Any]:

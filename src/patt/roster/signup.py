@@ -33,9 +33,9 @@ from patt.roster.availability import WeekFields, clean_week_fields, save_availab
 from sv_common import clock
 from sv_common.db.models import Character, GuildMember, GuildRank, IdentityLink, LinkRejection
 from sv_common.errors import Conflict, Forbidden, Invalid
-from sv_common.guild_sync.sheet_import import normalise_character_name, normalise_discord_name
 from sv_common.identity import classes, realms
 from sv_common.identity.characters import demote_other_mains
+from sv_common.identity.names import normalise_character_name, normalise_discord_name
 
 log = logging.getLogger(__name__)
 

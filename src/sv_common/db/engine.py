@@ -39,9 +39,12 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(to_async_url(url), **options)
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Session factory: no expiry on commit, so objects stay readable after a transaction."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(
+    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Session factory: no expiry on commit, so objects stay readable after a transaction.
+    `info` is copied into every session's `info` (the app attaches its caches there)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @asynccontextmanager

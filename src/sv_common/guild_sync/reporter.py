@@ -40,6 +40,8 @@ LINES_PER_TYPE = 20
 MAX_LINE = 300
 TRUNCATED = "…truncated"
 NO_ISSUES = "no issues to report"
+NO_CHANNEL = "no audit channel configured"
+NOT_CONNECTED = "Discord is not connected"
 ISSUE_TYPES: dict[str, tuple[str, str]] = {
     "orphan_wow": ("🎮", "Characters not linked to a member"),
     "orphan_discord": ("💬", "Discord members with no character"),
@@ -187,9 +189,9 @@ async def deliver_issue_report(
 ) -> ReportResult:
     """Post the report and mark delivered issues notified (flushed, committed by the caller)."""
     if not channel_id:
-        return ReportResult(skipped="no audit channel configured")
+        return ReportResult(skipped=NO_CHANNEL)
     if not service.available:
-        return ReportResult(skipped="Discord is not connected")
+        return ReportResult(skipped=NOT_CONNECTED)
     issues = await load_issues(session, full=full)
     result = ReportResult(total=len(issues))
     if not issues:
@@ -295,7 +297,7 @@ async def post_sync_summary(
     if embed is None:  # pragma: no cover - something above is non-zero
         return "nothing notable"
     if not channel_id:
-        return "no audit channel configured"
+        return NO_CHANNEL
     if not service.available:
         return "Discord is not connected"
     try:

@@ -1,8 +1,22 @@
-"""PostgreSQL advisory locks for guild-sync jobs (80 §9.4): one job of each kind at a time.
+"""Every PostgreSQL advisory lock of the application, in one registry.
 
-Session-level `pg_try_advisory_lock(1346458708, n)` taken on a dedicated connection (never the
-request's transaction) and released in `finally`. If the unlock itself fails, the connection is
-invalidated so the lock dies with it instead of going back to the pool still held.
+All keys share the namespace 1346458708 ("PATT"), so `pg_locks` shows them side by side:
+
+| n | lock | kind | held |
+|---|------|------|------|
+| 1 | scheduler leader | session | for the life of the leader's dedicated connection |
+| 2 | Blizzard sync | session | whole run |
+| 3 | Discord sync | session | whole run |
+| 4 | pipeline (matching → integrity → report) | session | whole run |
+| 5 | roster write | session | Blizzard DB write and addon ingestion |
+| 6 | sheet import | transaction | whole import |
+| 7 | campaign status checker | transaction | one checker pass |
+| 8 | first Guild Leader set-up | transaction | one set-up submission |
+| 9 | demo loader | transaction | loading the demo guild |
+
+Session locks are taken on a dedicated connection (never a request's transaction) and released
+in `finally`; if the unlock itself fails the connection is invalidated, so the lock dies with it
+instead of going back to the pool still held. Transaction locks end with their transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +28,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +39,13 @@ DISCORD_SYNC = 3
 PIPELINE = 4
 ROSTER_WRITE = 5
 SHEET_IMPORT = 6
+CAMPAIGN_CHECKER = 7
+SETUP = 8
+DEMO_LOAD = 9
 
 _TRY = text("SELECT pg_try_advisory_lock(:ns, :n)")
+_TRY_XACT = text("SELECT pg_try_advisory_xact_lock(:ns, :n)")
+_XACT = text("SELECT pg_advisory_xact_lock(:ns, :n)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:ns, :n)")
 
 
@@ -92,3 +111,13 @@ async def advisory_lock(engine: AsyncEngine, number: int) -> AsyncIterator[bool]
     finally:
         if held is not None:
             await held.release()
+
+
+async def try_transaction_lock(session: AsyncSession, number: int) -> bool:
+    """Take lock `number` until the session's transaction ends; False when another holds it."""
+    return bool(await session.scalar(_TRY_XACT, {"ns": NAMESPACE, "n": number}))
+
+
+async def transaction_lock(session: AsyncSession, number: int) -> None:
+    """Wait for lock `number` and hold it until the session's transaction ends."""
+    await session.execute(_XACT, {"ns": NAMESPACE, "n": number})
