@@ -165,6 +165,7 @@ class BlizzardClient:
     ) -> None:
         self.config = config
         self._clock = clock
+        self.clock = clock  # callers compute `fetch_guild` deadlines on this clock
         self._sleep = sleep
         self._rng = rng
         # Room above the semaphore for token calls, so they never wait for an API connection.
