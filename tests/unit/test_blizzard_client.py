@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -24,6 +25,7 @@ from sv_common.guild_sync.blizzard_client import (
     parse_retry_after,
     profile_path,
 )
+from sv_common.guild_sync.blizzard_limits import RequestLimiter
 from sv_common.guild_sync.blizzard_models import ProfileStatus, parse_profile, parse_roster
 from sv_common.guild_sync.fake_blizzard import (
     FakeBlizzard,
@@ -395,16 +397,31 @@ async def test_thousand_members_stay_within_rate_and_concurrency(vclock: Virtual
     assert fake.requests == 1001 and snapshot.requests == 1001
     assert fake.throttled == 0  # Blizzard never had to say 429
     assert max_in_window(fake.sent_at, 1.0) <= 90
-    assert fake.max_in_flight <= 16
-    assert client.max_in_flight == 16  # the semaphore was the bound, and it was used
+    assert fake.max_in_flight <= 16 and client.max_in_flight <= 16
     # 1,001 requests at 90/s need just over 11 s; nothing slower than that.
     assert 11.0 <= vclock.elapsed < 11.5
 
 
-async def test_limiter_holds_the_rate_with_slow_spread_out_callers(vclock: VirtualClock) -> None:
-    """Bursts after idle gaps are where a plain token bucket lets 2x the rate through."""
+async def test_sends_are_paced_not_bunched(vclock: VirtualClock) -> None:
+    paced = big_fake(300, latency=0.05)
+    await make(paced, vclock).fetch_guild(deadline=vclock() + 600)
+    # At most a tenth of a second's burst; otherwise one request every 1/90 s.
+    assert max_in_window(paced.sent_at, 0.1) <= 18
+    bunched = big_fake(300, latency=0.05)
+    other_clock = VirtualClock()
+    await make(bunched, other_clock, burst=90).fetch_guild(deadline=other_clock() + 600)
+    assert max_in_window(bunched.sent_at, 0.1) >= 30  # what the pacing avoids
+    assert max_in_window(bunched.sent_at, 1.0) <= 90  # still within the limit, just bunched
+
+
+@pytest.mark.parametrize("burst", [90, None])
+async def test_limiter_holds_the_rate_with_slow_spread_out_callers(
+    vclock: VirtualClock, burst: int | None
+) -> None:
+    """Bursts after idle gaps are where a token bucket as large as the rate would let twice
+    the rate through in one second."""
     fake = big_fake(1, latency=0.0)
-    client = make(fake, vclock, max_concurrency=200)
+    client = make(fake, vclock, max_concurrency=200, burst=burst)
 
     async def caller(delay: float) -> None:
         await vclock.sleep(delay)
@@ -414,6 +431,33 @@ async def test_limiter_holds_the_rate_with_slow_spread_out_callers(vclock: Virtu
     await asyncio.gather(*(caller(d) for d in delays))
     assert fake.requests == len(delays)
     assert max_in_window(fake.sent_at, 1.0) <= 90
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_limiter_invariants_under_random_load(seed: int) -> None:
+    """Random arrivals, bursts and 429 cooldowns straight at the limiter: the windows hold."""
+    rng = random.Random(seed)
+    vclock = VirtualClock()
+    limiter = RequestLimiter(
+        rate_per_second=90,
+        hourly_budget=rng.choice((400, 2000)),
+        burst=rng.choice((1, 9, 90)),
+        clock=vclock,
+        sleep=vclock.sleep,
+    )
+    granted: list[float] = []
+
+    async def sender(start: float) -> None:
+        await vclock.sleep(start)
+        if rng.random() < 0.01:
+            limiter.pause_until(vclock() + rng.uniform(0, 3))
+        granted.append(await limiter.acquire())
+
+    starts = [rng.choice((0.0, rng.uniform(0, 30), rng.expovariate(0.2))) for _ in range(1500)]
+    await asyncio.gather(*(sender(start) for start in starts))
+    assert len(granted) == 1500
+    assert max_in_window(granted, 1.0) <= 90
+    assert max_in_window(granted, 3600.0) <= limiter.hourly_budget
 
 
 async def test_hourly_budget_is_held(vclock: VirtualClock) -> None:
@@ -550,3 +594,7 @@ def test_config_defaults_and_validation() -> None:
     assert BlizzardConfig(api_base_url="http://127.0.0.1:9/").base_url == "http://127.0.0.1:9"
     with pytest.raises(ValueError):
         BlizzardConfig(rate_per_second=0)
+    assert BlizzardConfig().burst_size == 9
+    assert BlizzardConfig(rate_per_second=5).burst_size == 1
+    with pytest.raises(ValueError):
+        BlizzardConfig(burst=91)

@@ -224,11 +224,15 @@ async def test_http_server_serves_the_real_client() -> None:
         )
         async with BlizzardClient(config) as client:
             snapshot = await client.fetch_guild(deadline=time.monotonic() + 30)
+        async with httpx.AsyncClient() as http:
+            stats = (await http.get(server.url + "/_fake/stats")).json()
     assert len(snapshot.characters) == 30
     assert snapshot.profiles_missing == guild.missing_profiles
     assert snapshot.profiles_ok == 30 - guild.missing_profiles
     assert fake.requests == 31 and fake.token_requests == 1
     assert any("%27" in path or "%C3" in path for path in fake.paths)
+    assert stats["requests"] == 31 and stats["token_requests"] == 1
+    assert stats["throttled"] == 0 and 1 <= stats["max_per_second"] <= 31
 
 
 def test_command_line_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -73,11 +73,19 @@ class BlizzardConfig:
     max_concurrency: int = 16
     rate_per_second: int = 90
     hourly_budget: int = 35000
+    burst: int | None = None  # token-bucket capacity; None: a tenth of a second's worth
 
     def __post_init__(self) -> None:
         for name in ("max_concurrency", "rate_per_second", "hourly_budget"):
             if getattr(self, name) < 1:
                 raise ValueError(f"BlizzardConfig.{name} must be at least 1")
+        if self.burst is not None and not 1 <= self.burst <= self.rate_per_second:
+            raise ValueError("BlizzardConfig.burst must be between 1 and rate_per_second")
+
+    @property
+    def burst_size(self) -> int:
+        """Requests that may leave back to back after a pause (see `blizzard_limits`)."""
+        return self.burst if self.burst is not None else max(1, self.rate_per_second // 10)
 
     @property
     def configured(self) -> bool:
@@ -181,6 +189,7 @@ class BlizzardClient:
         self.limiter = RequestLimiter(
             rate_per_second=config.rate_per_second,
             hourly_budget=config.hourly_budget,
+            burst=config.burst_size,
             clock=clock,
             sleep=sleep,
         )

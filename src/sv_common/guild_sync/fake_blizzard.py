@@ -26,6 +26,7 @@ import random
 import re
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 API = "https://us.api.blizzard.com"
+STATS_PATH = "/_fake/stats"  # the fake's own counters; not part of Blizzard's API
 GUILD_NAME = "Pull All The Things"
 GUILD_ID = 70000001
 HOME_REALM = ("senjin", "Sen'jin", 1001)
@@ -233,6 +235,11 @@ _SYLLABLES = (
 _ACCENTS = {"e": "ë", "a": "á", "n": "ñ", "o": "ö", "i": "í", "u": "ú"}
 
 
+def _folded(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch))
+
+
 @dataclass
 class FakeGuild:
     """A generated roster and its profiles (some deliberately missing, answering 404)."""
@@ -274,9 +281,10 @@ def generate_guild(
         realm = HOME_REALM if rng.random() < 0.7 else rng.choice(REALMS[1:])
         while True:
             name = _character_name(rng)
-            if (name.lower(), realm[0]) not in taken:
+            # Unique by the folded name (Zoëlle = Zoelle), as a real guild rarely has both.
+            if (_folded(name), realm[0]) not in taken:
                 break
-        taken.add((name.lower(), realm[0]))
+        taken.add((_folded(name), realm[0]))
         class_name = rng.choice(classes.CLASSES)
         specs = classes.specs_for(class_name)
         level = 80 if rng.random() < 0.85 else rng.randint(5, 79)
@@ -490,6 +498,18 @@ class FakeBlizzard:
         )
         await send({"type": "http.response.body", "body": payload})
 
+    def stats(self) -> dict[str, Any]:
+        """Counters for benchmarks and black-box tests (served at `/_fake/stats`)."""
+        return {
+            "requests": self.requests,
+            "token_requests": self.token_requests,
+            "throttled": self.throttled,
+            "max_per_second": max_in_window(self.sent_at, 1.0),
+            "max_in_flight": self.max_in_flight,
+            "first_request_at": self.sent_at[0] if self.sent_at else None,
+            "last_request_at": self.sent_at[-1] if self.sent_at else None,
+        }
+
     async def respond(
         self,
         method: str,
@@ -499,6 +519,8 @@ class FakeBlizzard:
         body: bytes,
     ) -> _Answer:
         """The fake's answer to one request (after its latency)."""
+        if raw_path == STATS_PATH:
+            return _Answer(200, self.stats())
         is_token = raw_path.rstrip("/").endswith("/token") or raw_path == "/oauth/token"
         now = self.clock()
         if is_token:
