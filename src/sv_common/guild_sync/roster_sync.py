@@ -421,62 +421,13 @@ async def _write(session: AsyncSession, plan: _Plan, now: datetime) -> tuple[int
     return inserted, opened
 
 
-# ------------------------------------------------------------------------------ entry point
-async def apply_roster_snapshot(
-    session: AsyncSession,
-    snapshot: GuildSnapshot,
-    *,
-    region: str = "us",
-    home_realm_slug: str | None = None,
-    home_realm_name: str | None = None,
-    min_roster_ratio: float = DEFAULT_MIN_ROSTER_RATIO,
-    force_removals: bool = False,
-    now: datetime | None = None,
-) -> RosterWriteResult:
-    """Write `snapshot` into common.characters in the caller's transaction (caller commits)."""
-    now = now or clock.now()
-    snapshot_details = {
-        "guild_name": snapshot.guild_name,
-        "profiles_ok": snapshot.profiles_ok,
-        "profiles_missing": snapshot.profiles_missing,
-        "profiles_failed": snapshot.profiles_failed,
-        "requests": snapshot.requests,
-        "fetch_seconds": round(snapshot.seconds, 3),
-        "deadline_hit": snapshot.deadline_hit,
-        "roster_duplicates": snapshot.duplicates,
-        "roster_entries_skipped": snapshot.skipped_entries,
-    }
-    characters = list(snapshot.characters)
-    if not characters:
-        return RosterWriteResult(
-            SyncStatus.ERROR, "empty roster", snapshot_details=snapshot_details
-        )
-    result = RosterWriteResult(SyncStatus.SUCCESS, found=len(characters))
-    result.snapshot_details = snapshot_details
-
-    keys = list(
-        zip(
-            await _db_lower(session, [c.name for c in characters]),
-            [c.realm_slug for c in characters],
-            strict=True,
-        )
-    )
-    rows = (
-        await session.execute(
-            _LOAD_ROWS,
-            {
-                "ids": [c.blizzard_id for c in characters],
-                "keys": [key for key, _ in keys],
-                "slugs": [slug for _, slug in keys],
-            },
-        )
-    ).all()
+# ---------------------------------------------------------------------------- matching
+def _match_rows(
+    characters: list[SnapshotCharacter], keys: list[tuple[str, str]], rows: list[Row[Any]]
+) -> list[Row[Any] | None]:
+    """Each snapshot character's existing row, or None for a new character."""
     by_id = {row.blizzard_id: row for row in rows if row.blizzard_id is not None}
     by_key = {(row.name_key, row.realm_slug): row for row in rows}
-    tracked_before = [
-        row for row in rows if row.removed_at is None and row.blizzard_last_sync is not None
-    ]
-
     # Stable Blizzard ids first, so a renamed character keeps its row (and its member link)…
     matches: list[Row[Any] | None] = [by_id.get(c.blizzard_id) for c in characters]
     claimed = {row.id for row in matches if row is not None}
@@ -493,25 +444,34 @@ async def apply_roster_snapshot(
                 )  # fmt: skip
             matches[index] = row
             claimed.add(row.id)
+    return matches
 
-    plan = _Plan()
-    deleted: set[int] = set()
-    for index, character in enumerate(characters):
-        row = matches[index]
-        if row is None:
-            plan.inserts.append(
-                _insert_values(
-                    _with_home_realm(character, home_realm_slug, home_realm_name),
-                    region=region,
-                    now=now,
-                )
-            )
-            continue
+
+@dataclass
+class _Planner:
+    """Turns matched snapshot characters into the statements' rows, counting as it goes."""
+
+    result: RosterWriteResult
+    by_key: dict[tuple[str, str], Row[Any]]
+    claimed: set[int]
+    region: str
+    home_realm_slug: str | None
+    home_realm_name: str | None
+    now: datetime
+    plan: _Plan = field(default_factory=_Plan)
+    deleted: set[int] = field(default_factory=set)
+
+    def new(self, character: SnapshotCharacter) -> None:
+        self.plan.inserts.append(
+            _insert_values(self._with_home_realm(character), region=self.region, now=self.now)
+        )
+
+    def existing(self, character: SnapshotCharacter, key: tuple[str, str], row: Row[Any]) -> None:
         name, realm_slug = character.name, character.realm_slug
         duplicate = None
-        if keys[index] != (row.name_key, row.realm_slug):  # renamed or transferred
-            other = by_key.get(keys[index])
-            if other is not None and other.id not in claimed and other.id not in deleted:
+        if key != (row.name_key, row.realm_slug):  # renamed or transferred
+            other = self.by_key.get(key)
+            if other is not None and other.id not in self.claimed and other.id not in self.deleted:
                 if other.blizzard_id is None:
                     duplicate = other
                 else:
@@ -520,26 +480,27 @@ async def apply_roster_snapshot(
                         "has that name",
                         row.name, row.realm_slug, name, realm_slug, other.blizzard_id,
                     )  # fmt: skip
-                    result.skipped += 1
+                    self.result.skipped += 1
                     name, realm_slug = row.name, row.realm_slug
             if (name, realm_slug) != (row.name, row.realm_slug):
-                plan.renamed_ids.append(row.id)
+                self.plan.renamed_ids.append(row.id)
         values = _updated_values(
-            _with_home_realm(character, home_realm_slug, home_realm_name),
-            row, name=name, realm_slug=realm_slug, region=region,
+            self._with_home_realm(character),
+            row, name=name, realm_slug=realm_slug, region=self.region,
         )  # fmt: skip
         if duplicate is not None:
-            _merge_duplicate(values, row, duplicate, plan)
-            deleted.add(duplicate.id)
-            result.merged += 1
+            _merge_duplicate(values, row, duplicate, self.plan)
+            self.deleted.add(duplicate.id)
+            self.result.merged += 1
         rejoined = row.removed_at is not None
         if rejoined or any(values[c] != _current(row, c) for c in _COMPARED):
-            plan.updates.append(values)
-            result.updated += 1
-            result.rejoined += rejoined
+            self.plan.updates.append(values)
+            self.result.updated += 1
+            self.result.rejoined += rejoined
         else:
-            plan.touched_ids.append(row.id)
-            result.unchanged += 1
+            self.plan.touched_ids.append(row.id)
+            self.result.unchanged += 1
+        # A rank change is news only for a member the sync already tracked (not a rejoin).
         was_tracked = row.removed_at is None and row.blizzard_last_sync is not None
         if (
             was_tracked
@@ -547,32 +508,108 @@ async def apply_roster_snapshot(
             and values["game_rank"] is not None
             and values["game_rank"] != row.game_rank
         ):
-            plan.issues.append(_rank_issue(row, values))
+            self.plan.issues.append(_rank_issue(row, values))
 
-    # Leavers: only rows the sync itself tracks; never ones it cannot see clearly.
-    absent = [
-        row.id
-        for row in tracked_before
-        if row.id not in claimed
-        and row.id not in deleted
-        and row.blizzard_id not in snapshot.unidentified_ids
-    ]
-    tracked_count = len(tracked_before)
-    shrank = (
-        tracked_count >= SHRINK_RULE_MIN_TRACKED and result.found < tracked_count * min_roster_ratio
+    def _with_home_realm(self, character: SnapshotCharacter) -> SnapshotCharacter:
+        """Name the home realm when Blizzard did not (roster entries never name realms)."""
+        if (
+            character.realm_name is None
+            and self.home_realm_name
+            and character.realm_slug == self.home_realm_slug
+        ):
+            return replace(character, realm_name=self.home_realm_name)
+        return character
+
+
+def _snapshot_details(snapshot: GuildSnapshot) -> dict[str, Any]:
+    return {
+        "guild_name": snapshot.guild_name,
+        "profiles_ok": snapshot.profiles_ok,
+        "profiles_missing": snapshot.profiles_missing,
+        "profiles_failed": snapshot.profiles_failed,
+        "requests": snapshot.requests,
+        "fetch_seconds": round(snapshot.seconds, 3),
+        "deadline_hit": snapshot.deadline_hit,
+        "roster_duplicates": snapshot.duplicates,
+        "roster_entries_skipped": snapshot.skipped_entries,
+    }
+
+
+# ------------------------------------------------------------------------------ entry point
+async def apply_roster_snapshot(
+    session: AsyncSession,
+    snapshot: GuildSnapshot,
+    *,
+    region: str = "us",
+    home_realm_slug: str | None = None,
+    home_realm_name: str | None = None,
+    min_roster_ratio: float = DEFAULT_MIN_ROSTER_RATIO,
+    force_removals: bool = False,
+    now: datetime | None = None,
+) -> RosterWriteResult:
+    """Write `snapshot` into common.characters in the caller's transaction (caller commits)."""
+    now = now or clock.now()
+    characters = list(snapshot.characters)
+    if not characters:
+        return RosterWriteResult(
+            SyncStatus.ERROR, "empty roster", snapshot_details=_snapshot_details(snapshot)
+        )
+    result = RosterWriteResult(
+        SyncStatus.SUCCESS, found=len(characters), snapshot_details=_snapshot_details(snapshot)
     )
+    lowered = await _db_lower(session, [c.name for c in characters])
+    keys = list(zip(lowered, [c.realm_slug for c in characters], strict=True))
+    rows = list(
+        (
+            await session.execute(
+                _LOAD_ROWS,
+                {
+                    "ids": [c.blizzard_id for c in characters],
+                    "keys": lowered,
+                    "slugs": [slug for _, slug in keys],
+                },
+            )
+        ).all()
+    )
+    matches = _match_rows(characters, keys, rows)
+    planner = _Planner(
+        result=result,
+        by_key={(row.name_key, row.realm_slug): row for row in rows},
+        claimed={row.id for row in matches if row is not None},
+        region=region,
+        home_realm_slug=home_realm_slug,
+        home_realm_name=home_realm_name,
+        now=now,
+    )
+    for character, key, row in zip(characters, keys, matches, strict=True):
+        if row is None:
+            planner.new(character)
+        else:
+            planner.existing(character, key, row)
+    plan = planner.plan
+
+    # Leavers: only rows the sync itself tracks, and never the whole guild by accident.
+    tracked = [r for r in rows if r.removed_at is None and r.blizzard_last_sync is not None]
     problems: list[str] = []
-    if shrank and not force_removals:
+    if (
+        len(tracked) >= SHRINK_RULE_MIN_TRACKED
+        and result.found < len(tracked) * min_roster_ratio
+        and not force_removals
+    ):
         result.removals_skipped = True
-        problems.append(f"roster shrank from {tracked_count} to {result.found}; removals skipped")
+        problems.append(f"roster shrank from {len(tracked)} to {result.found}; removals skipped")
     else:
-        plan.removal_ids = absent
+        plan.removal_ids = [
+            r.id
+            for r in tracked
+            if r.id not in planner.claimed
+            and r.id not in planner.deleted
+            and r.blizzard_id not in snapshot.unidentified_ids
+        ]
 
-    inserted, result.rank_changes = await _write(session, plan, now)
-    result.new = inserted
-    result.skipped += len(plan.inserts) - inserted
+    result.new, result.rank_changes = await _write(session, plan, now)
+    result.skipped += len(plan.inserts) - result.new  # lost a race with another writer
     result.removed = len(plan.removal_ids)
-
     if snapshot.deadline_hit:
         problems.append("sync deadline reached before every profile was fetched")
     if snapshot.profiles_failed:
@@ -581,12 +618,3 @@ async def apply_roster_snapshot(
         result.status = SyncStatus.PARTIAL
         result.error_message = "; ".join(problems)
     return result
-
-
-def _with_home_realm(
-    character: SnapshotCharacter, home_slug: str | None, home_name: str | None
-) -> SnapshotCharacter:
-    """Fill a missing realm name for home-realm characters (the roster never names realms)."""
-    if character.realm_name is None and home_name and character.realm_slug == home_slug:
-        return replace(character, realm_name=home_name)
-    return character
