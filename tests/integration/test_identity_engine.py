@@ -58,7 +58,9 @@ async def test_step_a_links_account_by_username_and_copies_the_snowflake(world: 
 
 
 async def test_step_a_username_needs_a_member_without_snowflake_or_account(world: World) -> None:
-    taken = await world.member("Taken", discord_username="stonehoof", discord_id="100000000000000009")
+    taken = await world.member(
+        "Taken", discord_username="stonehoof", discord_id="100000000000000009"
+    )
     account_id = await world.account("stonehoof")
 
     await world.match()
