@@ -226,6 +226,21 @@ async def test_alt_chain_resolves_in_one_run(world: World) -> None:
     assert (await world.character_row(main)).main_alt == "main"
 
 
+async def test_alt_of_a_main_linked_by_a_near_miss_joins_in_the_same_run(world: World) -> None:
+    account_id = await world.account("aldrameth")
+    alt_id = await world.character("Bankalt", note="alt of Aldramethh")
+    main_id = await world.character("Aldramethh")  # only the fuzzy step can link it
+
+    stats = await world.match()
+
+    member_id = (await world.account_row(account_id)).member_id
+    assert member_id is not None
+    assert (await world.character_row(main_id)).member_id == member_id
+    assert (await world.character_row(alt_id)).member_id == member_id
+    assert stats.fuzzy == 1 and stats.guild_note == 1
+    assert (await world.character_row(main_id)).main_alt == "main"
+
+
 # ----------------------------------------------------------------------------- B4
 async def test_b4_nickname_token(world: World) -> None:
     account_id = await world.account("stonehoof", nickname="Stonehoof (Aldrameth)")

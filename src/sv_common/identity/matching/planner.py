@@ -488,7 +488,9 @@ class _Planner:
 
     # ----------------------------------------------------------------------- step B
     def link_characters(self) -> None:
-        """B1–B4 in passes, then the fuzzy step for whatever is left."""
+        """B1–B4 in passes, the fuzzy step for whatever is left, then B1–B4 once more when the
+        fuzzy step linked someone: an alt whose note names a main that only a near-miss name
+        could link joins it in the same run (and a second run has nothing left to do)."""
         pending = [
             _Prepared(
                 row=c,
@@ -500,18 +502,14 @@ class _Planner:
             if c.member_id is None and c.in_guild
         ]
         ambiguous: set[int] = set()
-        stats = self.plan.stats
-        for _ in range(MAX_PASSES):
-            still: list[_Prepared] = []
-            for item in pending:
-                if not self._try_exact_strategies(item, ambiguous):
-                    still.append(item)
-            linked_this_pass = len(still) < len(pending)
-            pending = still
-            if not linked_this_pass:
-                break
-        self._fuzzy(pending, ambiguous)
+        remaining = self._exact_passes(pending, ambiguous)
+        if self._fuzzy(remaining, ambiguous):
+            self._exact_passes(
+                [item for item in remaining if self.character_member[item.row.id] is None],
+                ambiguous,
+            )
         self._promote_named_mains()
+        stats = self.plan.stats
         for item in pending:
             if self.character_member[item.row.id] is not None:
                 continue
@@ -519,6 +517,18 @@ class _Planner:
                 stats.ambiguous += 1
             else:
                 stats.unmatched += 1
+
+    def _exact_passes(self, pending: list[_Prepared], ambiguous: set[int]) -> list[_Prepared]:
+        """B1–B4 over the characters in id order, repeated (at most MAX_PASSES times) while a
+        pass linked someone, so a note naming a character linked later in the run still
+        counts; returns the characters left unlinked."""
+        for _ in range(MAX_PASSES):
+            still = [item for item in pending if not self._try_exact_strategies(item, ambiguous)]
+            linked_this_pass = len(still) < len(pending)
+            pending = still
+            if not linked_this_pass:
+                break
+        return pending
 
     def _try_exact_strategies(self, item: _Prepared, ambiguous: set[int]) -> bool:
         stats = self.plan.stats
@@ -575,9 +585,10 @@ class _Planner:
                     break
 
     # ----------------------------------------------------------------------- B5
-    def _fuzzy(self, pending: list[_Prepared], ambiguous: set[int]) -> None:
+    def _fuzzy(self, pending: list[_Prepared], ambiguous: set[int]) -> bool:
         """Global greedy assignment of near-miss names: best pairs first, each character and
-        account used once; a tie at a character's best score links nothing."""
+        account used once; a tie at a character's best score links nothing. True when it
+        linked a character."""
         characters = [item for item in pending if len(item.key) >= MIN_FUZZY_KEY]
         accounts = [
             a
@@ -595,7 +606,7 @@ class _Planner:
                     name_keys.append(name_key)
                     name_owner.append(account.id)
         if not characters or not name_keys:
-            return
+            return False
         best: dict[tuple[int, int], float] = {}
         for i, j, score in similar_pairs(
             [item.key for item in characters], name_keys, threshold=self.fuzzy_suggest
@@ -618,6 +629,7 @@ class _Planner:
             by_account[account_id].append((score, character_id))
         done_characters: set[int] = set()
         used_accounts: set[int] = set()
+        linked_any = False
         for score, character_id, account_id in scored:
             if character_id in done_characters or account_id in used_accounts:
                 continue
@@ -655,8 +667,10 @@ class _Planner:
                 )
                 if linked:
                     self.plan.stats.fuzzy += 1
+                    linked_any = True
                     continue
             self._suggest(character_id, account_id, score)
+        return linked_any
 
     def _suggest(self, character_id: int, account_id: int, score: float) -> None:
         member_ref = self.account_member[account_id]
