@@ -7,12 +7,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from tests.conftest import count_rows
 from tests.identity_invariants import check_identity_invariants  # noqa: F401 (autouse)
 from tests.identity_support import Actor, World
 
 from sv_common import clock
 from sv_common.identity.integrity.issues import resolve_issue
 from sv_common.identity.links import link_manually, remove_link
+from sv_common.identity.matching.engine import apply_plan, load_snapshot
+from sv_common.identity.matching.planner import plan_matching
 from sv_common.identity.matching.similarity import similarity
 
 
@@ -155,6 +159,20 @@ async def test_b2_guild_note_discord_hint(world: World) -> None:
     link = await world.link_of(character_id=character_id)
     assert link is not None and provenance(link) == ("guild_note", "high", True, "auto")
     assert stats.guild_note == 1
+
+
+async def test_b3_officer_note_discord_hint(world: World) -> None:
+    account_id = await world.account("stonehoof")
+    character_id = await world.character("Bankalt", note="raider", officer_note="DC=@StoneHoof")
+
+    stats = await world.match()
+
+    assert (await world.character_row(character_id)).member_id == (
+        await world.account_row(account_id)
+    ).member_id
+    link = await world.link_of(character_id=character_id)
+    assert link is not None and provenance(link) == ("officer_note", "high", True, "auto")
+    assert stats.officer_note == 1
 
 
 async def test_b3_officer_note_character_hint_makes_an_alt_and_names_the_main(
@@ -469,6 +487,43 @@ async def test_one_main_per_member(world: World) -> None:
     assert (await world.character_row(second)).member_id == member_id
     assert (await world.character_row(first)).main_alt == "main"
     assert (await world.character_row(second)).main_alt == "alt"
+
+
+async def test_rows_linked_meanwhile_are_left_alone(world: World) -> None:
+    other = await world.member("Other", discord_username="other")
+    taken_account = await world.account("aldrameth")
+    await world.character("Aldrameth")
+    await world.account("stonehoof")
+    taken_character = await world.character("Stonehoof")
+    async with world.session() as session, session.begin():
+        snapshot, _ = await load_snapshot(session)
+        plan = plan_matching(snapshot)
+        assert len(plan.new_members) == 2 and len(plan.character_links) == 2
+        # another writer links an account and a character after the snapshot was read
+        for table, column, row_id in (
+            ("guild_identity.discord_members", "discord_member_id", taken_account),
+            ("common.characters", "character_id", taken_character),
+        ):
+            await session.execute(
+                text(f"UPDATE {table} SET member_id = :m WHERE id = :i"),
+                {"m": other, "i": row_id},
+            )
+            await session.execute(
+                text(
+                    f"INSERT INTO guild_identity.identity_links (member_id, {column}, source) "
+                    "VALUES (:m, :i, 'manual')"
+                ),
+                {"m": other, "i": row_id},
+            )
+        applied = await apply_plan(session, plan, now=clock.now())
+
+    # the member planned for the taken account was not kept; the other one was, with its
+    # account but without the character someone else linked first
+    assert (applied.members, applied.accounts, sum(applied.characters.values())) == (1, 1, 0)
+    assert (await world.account_row(taken_account)).member_id == other
+    assert (await world.character_row(taken_character)).member_id == other
+    async with world.session() as session:
+        assert await count_rows(session, "common.guild_members") == 2
 
 
 # ------------------------------------------------------------------------ idempotence

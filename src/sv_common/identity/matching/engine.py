@@ -8,7 +8,9 @@ an account someone else claimed) is dropped with it, so the run never overwrites
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, text
@@ -275,8 +277,17 @@ async def _write_members(session: AsyncSession, plan: Plan) -> dict[int, int]:
     return {m.ref: i for m, i in zip(plan.new_members, ids, strict=True) if i in inserted}
 
 
-async def apply_plan(session: AsyncSession, plan: Plan, *, now: datetime) -> dict[str, int]:
-    """Write the plan; returns how many character links per source really went in."""
+@dataclass
+class Applied:
+    """What really went in: rows claimed by another writer since the snapshot are missing."""
+
+    accounts: int = 0
+    members: int = 0
+    characters: Counter[str] = field(default_factory=Counter)  # per strategy (stat name)
+
+
+async def apply_plan(session: AsyncSession, plan: Plan, *, now: datetime) -> Applied:
+    """Write the plan in bulk, each write conditional on the row still being unlinked."""
     real = await _write_members(session, plan)
 
     def resolve(ref: int) -> int | None:
@@ -350,10 +361,11 @@ async def apply_plan(session: AsyncSession, plan: Plan, *, now: datetime) -> dic
             _PROMOTE_MAINS,
             {"ids": [c for c, _ in promotions], "members": [m for _, m in promotions]},
         )
-    written: dict[str, int] = {}
-    for link, _ in character_links:
-        written[str(link.source)] = written.get(str(link.source), 0) + 1
-    return written
+    return Applied(
+        accounts=len(account_links),
+        members=len(real),
+        characters=Counter(link.strategy for link, _ in character_links),
+    )
 
 
 async def run_matching(
@@ -368,8 +380,13 @@ async def run_matching(
     at = now or clock.now()
     snapshot, open_suggestions = await load_snapshot(session)
     plan = plan_matching(snapshot, fuzzy_auto_link=fuzzy_auto_link, fuzzy_suggest=fuzzy_suggest)
-    await apply_plan(session, plan, now=at)
+    applied = await apply_plan(session, plan, now=at)
     stats = plan.stats
+    # count what was written, not what was planned (a concurrent writer may have been first)
+    stats.accounts_linked = applied.accounts
+    stats.members_created = applied.members
+    for strategy in ("exact", "guild_note", "officer_note", "token", "fuzzy"):
+        setattr(stats, strategy, applied.characters.get(strategy, 0))
     if plan.suggestions:
         characters = {c.id: c for c in snapshot.characters}
         accounts = {a.id: a for a in snapshot.accounts}

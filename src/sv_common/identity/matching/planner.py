@@ -125,6 +125,7 @@ class PlannedLink:
     character_id: int | None = None
     account_id: int | None = None
     main_alt: str | None = None  # the character's main/alt after linking
+    strategy: str = "accounts_linked"  # the stat this link counts in
 
 
 @dataclass(frozen=True)
@@ -449,6 +450,7 @@ class _Planner:
         confidence: str,
         *,
         confirmed: bool,
+        strategy: str,
         main_hints: list[tuple[str, str | None]] | None = None,
     ) -> bool:
         kind, ident = target
@@ -482,6 +484,7 @@ class _Planner:
                 confirmed=confirmed,
                 character_id=character.id,
                 main_alt=str(main_alt),
+                strategy=strategy,
             )
         )
         return True
@@ -560,6 +563,7 @@ class _Planner:
                 source,
                 confidence,
                 confirmed=confidence == Confidence.HIGH,
+                strategy=stat,
                 main_hints=outcome.main_hints,
             )
             if linked:
@@ -664,6 +668,7 @@ class _Planner:
                     LinkSource.FUZZY_MATCH,
                     Confidence.MEDIUM,
                     confirmed=False,
+                    strategy="fuzzy",
                 )
                 if linked:
                     self.plan.stats.fuzzy += 1
