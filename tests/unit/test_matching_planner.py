@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sv_common.identity.integrity.rules import issue_hash
-from sv_common.identity.matching.planner import (
+from sv_common.identity.matching.model import (
     AccountRow,
     CharacterRow,
     MemberRow,
@@ -11,8 +11,8 @@ from sv_common.identity.matching.planner import (
     RankRow,
     Snapshot,
     member_values_for_account,
-    plan_matching,
 )
+from sv_common.identity.matching.planner import plan_matching
 
 RANKS = [
     RankRow(1, "Initiate", 1),

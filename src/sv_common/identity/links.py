@@ -26,7 +26,7 @@ from sv_common.db.models import (
 )
 from sv_common.errors import Conflict, Invalid, NotFound
 from sv_common.identity.integrity.issues import resolve_entity_issues
-from sv_common.identity.matching.planner import AccountRow, RankRow, member_values_for_account
+from sv_common.identity.matching.model import AccountRow, RankRow, member_values_for_account
 from sv_common.identity.views import link_dicts
 
 LINKED_MANUALLY = "linked manually"

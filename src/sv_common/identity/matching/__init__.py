@@ -1,10 +1,10 @@
 """The identity matching engine: links Discord accounts and in-guild characters to members.
 
-`names` and `note_hints` read names and notes, `similarity` scores near misses, `planner`
-decides (pure), `engine` reads the database and writes what the planner decided.
+`note_hints` reads notes, `similarity` scores near misses, `model` holds the snapshot and plan
+types, `planner` decides (pure), `engine` reads the database and writes what was decided.
 """
 
 from sv_common.identity.matching.engine import run_matching
-from sv_common.identity.matching.planner import MatchingStats
+from sv_common.identity.matching.model import MatchingStats
 
 __all__ = ["MatchingStats", "run_matching"]

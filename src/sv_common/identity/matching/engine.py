@@ -28,9 +28,7 @@ from sv_common.db.models import (
 )
 from sv_common.identity.integrity.issues import upsert_issues
 from sv_common.identity.integrity.rules import suggestion_issue
-from sv_common.identity.matching.planner import (
-    FUZZY_AUTO_LINK,
-    FUZZY_SUGGEST,
+from sv_common.identity.matching.model import (
     AccountRow,
     CharacterRow,
     MatchingStats,
@@ -39,8 +37,8 @@ from sv_common.identity.matching.planner import (
     PlannedLink,
     RankRow,
     Snapshot,
-    plan_matching,
 )
+from sv_common.identity.matching.planner import FUZZY_AUTO_LINK, FUZZY_SUGGEST, plan_matching
 
 AUTO = "auto"
 
