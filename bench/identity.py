@@ -148,6 +148,14 @@ def report(
         lines.append(f"  {timing.label:<28}{timing.seconds:7.2f} s{goal}")
     matching = stats["matching"]
     lines.append("  matching: " + ", ".join(f"{name} {value}" for name, value in matching.items()))
+    again = stats["matching_again"]
+    relinked = sum(
+        again[name] for name in ("exact", "guild_note", "officer_note", "token", "fuzzy")
+    )
+    lines.append(
+        f"  matching again: {relinked} characters and {again['accounts_linked']} accounts "
+        f"linked, {again['suggestions']} new suggestions (a second run has nothing to do)"
+    )
     integrity = stats["integrity"]
     lines.append(
         f"  integrity: {integrity['total_new']} new issues, {stats['integrity_again']['total_new']} "

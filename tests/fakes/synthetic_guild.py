@@ -195,51 +195,86 @@ def _handle(rng: random.Random, base: str) -> str:
     return base
 
 
-def generate_guild(
-    characters: int = 5000,
-    accounts: int = 5000,
-    *,
-    seed: int = SEED,
-    extra_members: int = 900,
-    separation: int = SEPARATION,
-) -> SyntheticGuild:
-    """The labelled guild; sizes scale the benchmark mix proportionally. `separation=101`
-    keeps accidental look-alike names between unrelated people (no filtering)."""
-    rng = random.Random(seed)
-    n_exact = round(characters * 0.30)
-    n_near = round(characters * 0.10)
-    n_hint_total = round(characters * 0.10)
-    n_hint_mains = n_hint_total // 5
-    n_chain = n_hint_total // 5
-    n_alts = n_hint_total - n_hint_mains - n_chain
-    n_noise_total = characters - n_exact - n_near - n_hint_total
-    n_noise_mains = round(n_noise_total * 0.6)
-    n_noise_alts = round(n_noise_total * 0.2)
-    n_offline = n_noise_total - n_noise_mains - n_noise_alts
-    guild_accounts = n_exact + n_near + n_hint_mains + n_noise_mains
-    n_outsiders = max(0, accounts - guild_accounts)
-    pool = iter(
-        name_pool(
-            rng,
-            # character names, handles of exact/hint/noise people, outsiders, extra members
-            characters + n_exact + n_hint_mains + n_noise_mains + n_outsiders + extra_members,
-            separation=separation,
-        )
-    )
-    guild = SyntheticGuild()
-    snowflake = 500000000000000000
+@dataclass
+class _Counts:
+    """How many characters and accounts of each kind a guild of this size gets."""
 
-    def add_account(username: str, person: int | None, **kw: object) -> None:
-        nonlocal snowflake
-        snowflake += 1
-        guild.accounts.append(
-            SyntheticAccount(discord_id=str(snowflake), username=username, person=person, **kw)  # type: ignore[arg-type]
+    exact: int
+    near: int
+    hint_mains: int
+    alts: int
+    chain: int
+    noise_mains: int
+    noise_alts: int
+    offline: int
+    outsiders: int
+
+    @classmethod
+    def for_size(cls, characters: int, accounts: int) -> _Counts:
+        exact = round(characters * 0.30)
+        near = round(characters * 0.10)
+        hints = round(characters * 0.10)
+        noise = characters - exact - near - hints
+        noise_mains = round(noise * 0.6)
+        noise_alts = round(noise * 0.2)
+        return cls(
+            exact=exact,
+            near=near,
+            hint_mains=hints // 5,
+            alts=hints - 2 * (hints // 5),
+            chain=hints // 5,
+            noise_mains=noise_mains,
+            noise_alts=noise_alts,
+            offline=noise - noise_mains - noise_alts,
+            outsiders=max(0, accounts - (exact + near + hints // 5 + noise_mains)),
         )
 
-    def add_character(name: str, person: int, kind: str, **kw: object) -> int:
+    @property
+    def names_needed(self) -> int:
+        """Character names plus the handles of people whose username is not their name."""
+        characters = (
+            self.exact + self.near + self.hint_mains + self.alts + self.chain
+            + self.noise_mains + self.noise_alts + self.offline
+        )  # fmt: skip
+        return characters + self.exact + self.hint_mains + self.noise_mains + self.outsiders
+
+
+class _Builder:
+    """Adds people to a guild, one kind at a time, drawing names from a separated pool."""
+
+    def __init__(self, rng: random.Random, names: list[str]) -> None:
+        self.rng = rng
+        self.pool = iter(names)
+        self.guild = SyntheticGuild()
+        self.snowflake = 500000000000000000
+        self.person = 0
+        self.discoverable_mains: list[int] = []
+        self.alts: list[int] = []
+        self.noise_mains: list[int] = []
+
+    def name(self) -> str:
+        return next(self.pool)
+
+    def new_person(self) -> int:
+        self.person += 1
+        return self.person
+
+    def account(self, username: str, person: int | None, **kw: object) -> None:
+        self.snowflake += 1
+        self.guild.accounts.append(
+            SyntheticAccount(
+                discord_id=str(self.snowflake),
+                username=username,
+                person=person,
+                **kw,  # type: ignore[arg-type]
+            )
+        )
+
+    def character(self, name: str, person: int, kind: str, **kw: object) -> int:
+        rng = self.rng
         game_rank = rng.choices(range(5), weights=RANK_WEIGHTS)[0]
         days = rng.randint(0, 25) if rng.random() < 0.8 else rng.randint(31, 200)
-        guild.characters.append(
+        self.guild.characters.append(
             SyntheticCharacter(
                 name=name,
                 realm_slug=rng.choice(REALMS),
@@ -251,141 +286,162 @@ def generate_guild(
                 **kw,  # type: ignore[arg-type]
             )
         )
-        return len(guild.characters) - 1
+        return len(self.guild.characters) - 1
 
-    def role_for(character_index: int) -> str | None:
-        if rng.random() < 0.15:
+    def role_for(self, character_index: int) -> str | None:
+        """The Discord guild role of a main's owner: mostly its in-game rank, sometimes none,
+        now and then one rank off."""
+        if self.rng.random() < 0.15:
             return None
-        rank = guild.characters[character_index].game_rank
-        if rng.random() < 0.05:  # a few people hold the wrong Discord role
+        rank = self.guild.characters[character_index].game_rank
+        if self.rng.random() < 0.05:
             rank = min(4, rank + 1)
         return RANK_NAMES[rank]
 
-    person = 0
-    discoverable_mains: list[int] = []
-    # exact names
-    for _ in range(n_exact):
-        base = next(pool)
-        main = add_character(
-            _title(_accented(rng, base) if rng.random() < 0.15 else base),
-            person,
-            "exact",
-            discoverable=True,
-        )
-        style = rng.randrange(5)
-        if style <= 1:
-            username = base if style == 0 else _dotted(rng, base)
-            add_account(username, person, highest_guild_role=role_for(main))
-        else:
-            handle = next(pool)
-            if style == 2:
-                add_account(
-                    handle, person, global_name=_title(base), highest_guild_role=role_for(main)
-                )
-            elif style == 3:
-                add_account(
-                    handle, person, nickname=_title(base), highest_guild_role=role_for(main)
-                )
+    def exact_people(self, count: int) -> None:
+        """Mains named like the username, the global name, the nickname, or a nickname word."""
+        for _ in range(count):
+            person, base = self.new_person(), self.name()
+            accented = _accented(self.rng, base) if self.rng.random() < 0.15 else base
+            main = self.character(_title(accented), person, "exact", discoverable=True)
+            role = self.role_for(main)
+            style = self.rng.randrange(5)
+            if style == 0:
+                self.account(base, person, highest_guild_role=role)
+            elif style == 1:
+                self.account(_dotted(self.rng, base), person, highest_guild_role=role)
             else:
-                add_account(
-                    handle,
-                    person,
-                    nickname=f"{_title(handle)} ({guild.characters[main].name})",
-                    highest_guild_role=role_for(main),
-                )
-        discoverable_mains.append(main)
-        person += 1
-    # near misses
-    for number in range(n_near):
-        base = next(pool)
-        spelled = _one_edit(rng, base)
-        kind = "near"
-        if number % 10 == 9:  # two edits: only a suggestion
-            spelled = _one_edit(rng, spelled)
-            kind = "near2"
-        main = add_character(_title(spelled), person, kind, discoverable=kind == "near")
-        add_account(base, person, highest_guild_role=role_for(main))
-        if kind == "near":
-            discoverable_mains.append(main)
-        person += 1
-    # mains whose note names their Discord account
-    for _ in range(n_hint_mains):
-        handle = next(pool)
-        pattern = rng.choice(("DC: {}", "Discord: @{}", "@{}", "disc={}"))
-        in_officer_note = rng.random() < 0.5
-        note = pattern.format(handle)
-        main = add_character(
-            _title(next(pool)),
-            person,
-            "hint",
-            discoverable=True,
-            officer_note=note if in_officer_note else None,
-            guild_note=None if in_officer_note else note,
-        )
-        add_account(handle, person, highest_guild_role=role_for(main))
-        discoverable_mains.append(main)
-        person += 1
-    # alts naming their main, then alts naming those alts
-    alts: list[int] = []
-    for _ in range(n_alts):
-        main = rng.choice(discoverable_mains)
-        main_row = guild.characters[main]
-        pattern = rng.choice(("alt of {}", "{}'s alt", "{}’s alt", "main: {}", "alt of {}-{}"))
-        note = pattern.format(main_row.name, REALM_NAMES[main_row.realm_slug])
-        alts.append(
-            add_character(
-                _title(next(pool)),
-                main_row.person,
-                "alt",
-                main=main,
+                handle = self.name()
+                shown = {
+                    2: {"global_name": _title(base)},
+                    3: {"nickname": _title(base)},
+                    4: {"nickname": f"{_title(handle)} ({self.guild.characters[main].name})"},
+                }[style]
+                self.account(handle, person, highest_guild_role=role, **shown)
+            self.discoverable_mains.append(main)
+
+    def near_people(self, count: int) -> None:
+        """Mains one edit away from the username; every tenth two edits (a suggestion)."""
+        for number in range(count):
+            person, base = self.new_person(), self.name()
+            spelled = _one_edit(self.rng, base)
+            kind = "near"
+            if number % 10 == 9:
+                spelled, kind = _one_edit(self.rng, spelled), "near2"
+            main = self.character(_title(spelled), person, kind, discoverable=kind == "near")
+            self.account(base, person, highest_guild_role=self.role_for(main))
+            if kind == "near":
+                self.discoverable_mains.append(main)
+
+    def hint_people(self, count: int) -> None:
+        """Mains with an unrelated name whose note gives their Discord name."""
+        for _ in range(count):
+            person, handle = self.new_person(), self.name()
+            note = self.rng.choice(("DC: {}", "Discord: @{}", "@{}", "disc={}")).format(handle)
+            in_officer_note = self.rng.random() < 0.5
+            main = self.character(
+                _title(self.name()),
+                person,
+                "hint",
                 discoverable=True,
-                guild_note=note,
+                officer_note=note if in_officer_note else None,
+                guild_note=None if in_officer_note else note,
             )
-        )
-    for _ in range(n_chain):
-        named = rng.choice(alts)
-        named_row = guild.characters[named]
-        add_character(
-            _title(next(pool)),
-            named_row.person,
-            "chain",
-            main=named_row.main,
-            discoverable=True,
-            guild_note=f"alt of {named_row.name}",
-        )
-    # noise: people whose Discord name tells nothing, their alts, people not on Discord
-    noise_mains: list[int] = []
-    for _ in range(n_noise_mains):
-        main = add_character(_title(next(pool)), person, "noise")
-        add_account(_handle(rng, next(pool)), person, highest_guild_role=role_for(main))
-        noise_mains.append(main)
-        person += 1
-    for _ in range(n_noise_alts):
-        main = rng.choice(noise_mains)
-        add_character(
-            _title(next(pool)),
-            guild.characters[main].person,
-            "noise_alt",
-            main=main,
-            guild_note=f"alt of {guild.characters[main].name}",
-        )
-    for _ in range(n_offline):
-        add_character(_title(next(pool)), person, "offline")
-        person += 1
-    for _ in range(n_outsiders):
-        add_account(_handle(rng, next(pool)), None, is_present=rng.random() > 0.03)
-    guild.extra_members = [next(pool) for _ in range(extra_members)]
-    # the database sees characters and accounts in no meaningful order
-    order = list(range(len(guild.characters)))
-    rng.shuffle(order)
-    position = {old: new for new, old in enumerate(order)}
-    shuffled = [guild.characters[old] for old in order]
-    for row in shuffled:
-        if row.main is not None:
-            row.main = position[row.main]
-    guild.characters = shuffled
-    rng.shuffle(guild.accounts)
-    return guild
+            self.account(handle, person, highest_guild_role=self.role_for(main))
+            self.discoverable_mains.append(main)
+
+    def alts_of_mains(self, count: int, chain: int) -> None:
+        """Alts whose note names their main, then alts whose note names one of those alts."""
+        patterns = ("alt of {}", "{}'s alt", "{}’s alt", "main: {}", "alt of {}-{}")
+        for _ in range(count):
+            main = self.rng.choice(self.discoverable_mains)
+            row = self.guild.characters[main]
+            note = self.rng.choice(patterns).format(row.name, REALM_NAMES[row.realm_slug])
+            self.alts.append(
+                self.character(
+                    _title(self.name()),
+                    row.person,
+                    "alt",
+                    main=main,
+                    discoverable=True,
+                    guild_note=note,
+                )
+            )
+        for _ in range(chain):
+            named = self.guild.characters[self.rng.choice(self.alts)]
+            self.character(
+                _title(self.name()),
+                named.person,
+                "chain",
+                main=named.main,
+                discoverable=True,
+                guild_note=f"alt of {named.name}",
+            )
+
+    def noise(self, mains: int, alts: int, offline: int) -> None:
+        """People whose Discord name tells nothing, their alts, and people not on Discord."""
+        for _ in range(mains):
+            person = self.new_person()
+            main = self.character(_title(self.name()), person, "noise")
+            handle = _handle(self.rng, self.name())
+            self.account(handle, person, highest_guild_role=self.role_for(main))
+            self.noise_mains.append(main)
+        for _ in range(alts):
+            main = self.rng.choice(self.noise_mains)
+            row = self.guild.characters[main]
+            self.character(
+                _title(self.name()),
+                row.person,
+                "noise_alt",
+                main=main,
+                guild_note=f"alt of {row.name}",
+            )
+        for _ in range(offline):
+            self.character(_title(self.name()), self.new_person(), "offline")
+
+    def outsiders(self, count: int) -> None:
+        """Discord users outside the guild (a few already left the server)."""
+        for _ in range(count):
+            handle = _handle(self.rng, self.name())
+            self.account(handle, None, is_present=self.rng.random() > 0.03)
+
+    def shuffled(self) -> SyntheticGuild:
+        """The guild with characters and accounts in no meaningful order (as the database
+        sees them), alt → main references kept."""
+        guild = self.guild
+        order = list(range(len(guild.characters)))
+        self.rng.shuffle(order)
+        position = {old: new for new, old in enumerate(order)}
+        guild.characters = [guild.characters[old] for old in order]
+        for row in guild.characters:
+            if row.main is not None:
+                row.main = position[row.main]
+        self.rng.shuffle(guild.accounts)
+        return guild
+
+
+def generate_guild(
+    characters: int = 5000,
+    accounts: int = 5000,
+    *,
+    seed: int = SEED,
+    extra_members: int = 900,
+    separation: int = SEPARATION,
+) -> SyntheticGuild:
+    """The labelled guild; sizes scale the benchmark mix proportionally. `separation=101`
+    keeps accidental look-alike names between unrelated people (no filtering)."""
+    rng = random.Random(seed)
+    counts = _Counts.for_size(characters, accounts)
+    names = name_pool(rng, counts.names_needed + extra_members, separation=separation)
+    builder = _Builder(rng, names)
+    builder.exact_people(counts.exact)
+    builder.near_people(counts.near)
+    builder.hint_people(counts.hint_mains)
+    builder.alts_of_mains(counts.alts, counts.chain)
+    builder.noise(counts.noise_mains, counts.noise_alts, counts.offline)
+    builder.outsiders(counts.outsiders)
+    builder.guild.extra_members = [builder.name() for _ in range(extra_members)]
+    return builder.shuffled()
 
 
 def last_login_offset(character: SyntheticCharacter) -> timedelta:

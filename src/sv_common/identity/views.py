@@ -156,6 +156,114 @@ def _link_brief(link_id: Any, source: Any, confidence: Any, confirmed: Any) -> A
     return {"id": link_id, "source": source, "confidence": confidence, "confirmed": confirmed}
 
 
+def _person_filter(q: str | None, character_visible: Any, account_visible: Any) -> list[Any]:
+    """WHERE conditions of the persons search: `q` in a member, account or character name."""
+    if q is None or not q.strip():
+        return []
+    if len(q) > QUERY_MAX:
+        raise Invalid(f"q must be at most {QUERY_MAX} characters")
+    pattern = _like(q.strip())
+
+    def matches(column: Any) -> Any:
+        return func.lower(column).like(pattern, escape="\\")
+
+    account_names = (
+        DiscordMember.username,
+        DiscordMember.global_name,
+        DiscordMember.nickname,
+        DiscordMember.display_name,
+    )
+    return [
+        or_(
+            matches(GuildMember.display_name),
+            matches(GuildMember.discord_username),
+            exists().where(
+                DiscordMember.member_id == GuildMember.id,
+                account_visible,
+                or_(*(matches(column) for column in account_names)),
+            ),
+            exists().where(
+                Character.member_id == GuildMember.id,
+                character_visible,
+                matches(Character.name),
+            ),
+        )
+    ]
+
+
+async def _person_characters(
+    session: AsyncSession, member_ids: list[int], visible: Any
+) -> dict[int, list[dict[str, Any]]]:
+    """Each member's characters with their link, mains first (one query)."""
+    rows = await session.execute(
+        select(
+            Character,
+            IdentityLink.id,
+            IdentityLink.source,
+            IdentityLink.confidence,
+            IdentityLink.confirmed,
+        )
+        .outerjoin(IdentityLink, IdentityLink.character_id == Character.id)
+        .where(Character.member_id.in_(member_ids), visible)
+        .order_by(
+            case((Character.main_alt == "main", 0), else_=1),
+            func.lower(Character.name),
+            Character.id,
+        )
+    )
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for character, *link in rows.all():
+        found[int(character.member_id or 0)].append(
+            {
+                "id": character.id,
+                "name": character.name,
+                "realm_slug": character.realm_slug,
+                "class": character.character_class,
+                "spec": character.spec,
+                "role": character.role,
+                "main_alt": character.main_alt,
+                "level": character.level,
+                "item_level": character.item_level,
+                "game_rank_name": character.game_rank_name,
+                "in_guild": character.removed_at is None,
+                "link": _link_brief(*link),
+            }
+        )
+    return found
+
+
+async def _person_accounts(
+    session: AsyncSession, member_ids: list[int], visible: Any
+) -> dict[int, list[dict[str, Any]]]:
+    """Each member's Discord accounts with their link, present ones first (one query)."""
+    rows = await session.execute(
+        select(
+            DiscordMember,
+            IdentityLink.id,
+            IdentityLink.source,
+            IdentityLink.confidence,
+            IdentityLink.confirmed,
+        )
+        .outerjoin(IdentityLink, IdentityLink.discord_member_id == DiscordMember.id)
+        .where(DiscordMember.member_id.in_(member_ids), visible)
+        .order_by(DiscordMember.is_present.desc(), DiscordMember.id)
+    )
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for account, *link in rows.all():
+        found[int(account.member_id or 0)].append(
+            {
+                "id": account.id,
+                "discord_id": account.discord_id,
+                "username": account.username,
+                "display_name": account_shown_name(account),
+                "highest_guild_role": account.highest_guild_role,
+                "is_present": account.is_present,
+                "link": _link_brief(*link),
+            }
+        )
+    return found
+
+
 async def list_persons(
     session: AsyncSession,
     *,
@@ -165,41 +273,11 @@ async def list_persons(
     offset: int = 0,
 ) -> dict[str, Any]:
     """Members with their characters, Discord accounts, links and open issue counts; `q`
-    filters case-insensitively on member, account and character names."""
+    filters case-insensitively on member, account and character names (five queries)."""
     _check_page(limit, offset, PERSONS_LIMIT_MAX)
     character_visible = Character.removed_at.is_(None) if not include_removed else text("true")
     account_visible = DiscordMember.is_present.is_(True) if not include_removed else text("true")
-    conditions = []
-    if q is not None and q.strip():
-        if len(q) > QUERY_MAX:
-            raise Invalid(f"q must be at most {QUERY_MAX} characters")
-        pattern = _like(q.strip())
-        conditions.append(
-            or_(
-                func.lower(GuildMember.display_name).like(pattern, escape="\\"),
-                func.lower(GuildMember.discord_username).like(pattern, escape="\\"),
-                exists().where(
-                    DiscordMember.member_id == GuildMember.id,
-                    account_visible,
-                    or_(
-                        *(
-                            func.lower(column).like(pattern, escape="\\")
-                            for column in (
-                                DiscordMember.username,
-                                DiscordMember.global_name,
-                                DiscordMember.nickname,
-                                DiscordMember.display_name,
-                            )
-                        )
-                    ),
-                ),
-                exists().where(
-                    Character.member_id == GuildMember.id,
-                    character_visible,
-                    func.lower(Character.name).like(pattern, escape="\\"),
-                ),
-            )
-        )
+    conditions = _person_filter(q, character_visible, account_visible)
     total = await session.scalar(select(func.count()).select_from(GuildMember).where(*conditions))
     members = (
         await session.execute(
@@ -212,71 +290,12 @@ async def list_persons(
         )
     ).all()
     ids = [member.id for member, _ in members]
-    characters: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    accounts: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    characters: dict[int, list[dict[str, Any]]] = {}
+    accounts: dict[int, list[dict[str, Any]]] = {}
     issue_counts: dict[int, int] = {}
     if ids:
-        for row in (
-            await session.execute(
-                select(
-                    Character,
-                    IdentityLink.id,
-                    IdentityLink.source,
-                    IdentityLink.confidence,
-                    IdentityLink.confirmed,
-                )
-                .outerjoin(IdentityLink, IdentityLink.character_id == Character.id)
-                .where(Character.member_id.in_(ids), character_visible)
-                .order_by(
-                    case((Character.main_alt == "main", 0), else_=1),
-                    func.lower(Character.name),
-                    Character.id,
-                )
-            )
-        ).all():
-            character = row[0]
-            characters[int(character.member_id or 0)].append(
-                {
-                    "id": character.id,
-                    "name": character.name,
-                    "realm_slug": character.realm_slug,
-                    "class": character.character_class,
-                    "spec": character.spec,
-                    "role": character.role,
-                    "main_alt": character.main_alt,
-                    "level": character.level,
-                    "item_level": character.item_level,
-                    "game_rank_name": character.game_rank_name,
-                    "in_guild": character.removed_at is None,
-                    "link": _link_brief(row[1], row[2], row[3], row[4]),
-                }
-            )
-        for account_row in (
-            await session.execute(
-                select(
-                    DiscordMember,
-                    IdentityLink.id,
-                    IdentityLink.source,
-                    IdentityLink.confidence,
-                    IdentityLink.confirmed,
-                )
-                .outerjoin(IdentityLink, IdentityLink.discord_member_id == DiscordMember.id)
-                .where(DiscordMember.member_id.in_(ids), account_visible)
-                .order_by(DiscordMember.is_present.desc(), DiscordMember.id)
-            )
-        ).all():
-            account, *link = account_row
-            accounts[int(account.member_id or 0)].append(
-                {
-                    "id": account.id,
-                    "discord_id": account.discord_id,
-                    "username": account.username,
-                    "display_name": account_shown_name(account),
-                    "highest_guild_role": account.highest_guild_role,
-                    "is_present": account.is_present,
-                    "link": _link_brief(*link),
-                }
-            )
+        characters = await _person_characters(session, ids, character_visible)
+        accounts = await _person_accounts(session, ids, account_visible)
         issue_counts = await _open_issue_counts(session, ids)
     persons = [
         {

@@ -43,8 +43,8 @@ from sv_common.identity.matching.planner import FUZZY_AUTO_LINK, FUZZY_SUGGEST, 
 AUTO = "auto"
 
 
-async def load_snapshot(session: AsyncSession) -> tuple[Snapshot, set[str]]:
-    """Everything the planner needs, and the open suggestion hashes (six queries)."""
+async def _load_rows(session: AsyncSession) -> Snapshot:
+    """Ranks, members, present or linked accounts, and every character (four queries)."""
     ranks = [
         RankRow(id=r.id, name=r.name, level=r.level)
         for r in (
@@ -123,7 +123,12 @@ async def load_snapshot(session: AsyncSession) -> tuple[Snapshot, set[str]]:
             )
         ).all()
     ]
-    snapshot = Snapshot(ranks=ranks, members=members, accounts=accounts, characters=characters)
+    return Snapshot(ranks=ranks, members=members, accounts=accounts, characters=characters)
+
+
+async def load_snapshot(session: AsyncSession) -> tuple[Snapshot, set[str]]:
+    """Everything the planner needs, and the open suggestion hashes (six queries)."""
+    snapshot = await _load_rows(session)
     for character_id, account_id, member_id in (
         await session.execute(
             select(
