@@ -86,6 +86,8 @@ class _Prepared:
 
 
 class _Planner:
+    """One planning run: indexes built once, live link state updated as decisions are made."""
+
     def __init__(self, snapshot: Snapshot, *, fuzzy_auto_link: float, fuzzy_suggest: float):
         self.snapshot = snapshot
         self.fuzzy_auto_link = fuzzy_auto_link
