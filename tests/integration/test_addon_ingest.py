@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select, text
 from tests.conftest import count_rows
 
+from sv_common.db import locks
 from sv_common.db.models import Character
 from sv_common.errors import Invalid
-from sv_common.guild_sync import locks
 from sv_common.guild_sync.addon_ingest import (
     AddonIngestResult,
     ingest_addon_upload,

@@ -22,10 +22,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from sv_common import clock
+from sv_common.db import locks
 from sv_common.db.enums import CharacterOrigin, SyncSource
 from sv_common.errors import Invalid, Unavailable
-from sv_common.guild_sync import locks, sync_log
+from sv_common.guild_sync import sync_log
 from sv_common.identity import classes, realms
+from sv_common.identity.names import key as name_key
 
 MAX_CHARACTERS = 10_000
 NAME_MAX = 50  # common.characters.name
@@ -117,22 +119,6 @@ def check_upload(upload: AddonUpload, *, guild_name: str) -> None:
 
 
 # ------------------------------------------------------------------------------- matching
-_FOLDS = str.maketrans(
-    {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "ł": "l", "ı": "i"}
-)
-
-
-def name_key(value: str | None) -> str:
-    """Comparison key of a character name: accents and case folded, letters and digits only
-    (the identity engine's `key()`; to be shared once that module lands)."""
-    if value is None:
-        return ""
-    decomposed = unicodedata.normalize("NFKD", value)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    folded = stripped.translate(_FOLDS).casefold().translate(_FOLDS)
-    return "".join(ch for ch in folded if ch.isalnum())
-
-
 @dataclass
 class _Known:
     """Every existing character, indexed for matching, and the realms they name."""

@@ -11,8 +11,9 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from sv_common.db import locks
 from sv_common.db.enums import SyncSource, SyncStatus
-from sv_common.guild_sync import locks, sync_log
+from sv_common.guild_sync import sync_log
 from sv_common.guild_sync.blizzard_client import BlizzardClient, BlizzardError
 from sv_common.guild_sync.roster_sync import (
     DEFAULT_MIN_ROSTER_RATIO,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -47,6 +46,7 @@ from sv_common.discord.role_sync import (
 )
 from sv_common.guild_sync.sync_log import SyncRun, finish_sync, start_sync
 from sv_common.identity import members as member_service
+from sv_common.identity.names import key
 
 log = logging.getLogger(__name__)
 
@@ -103,21 +103,6 @@ class MemberSyncStats:
         data = asdict(self)
         data["role_sync"] = self.role_sync.as_dict()
         return data
-
-
-# ------------------------------------------------------------------------------ names
-_LETTERS = {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "ł": "l"}
-_LETTERS["ı"] = "i"
-
-
-def name_key(text: str | None) -> str:
-    """Comparison key of a name (85 §2 `key`): accents off, special letters mapped, alnum only."""
-    if not text:
-        return ""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    plain = "".join(_LETTERS.get(ch, _LETTERS.get(ch.lower(), ch)) for ch in plain).casefold()
-    return "".join(ch for ch in plain if ch.isalnum())
 
 
 # ------------------------------------------------------------------------------ rows
@@ -210,7 +195,7 @@ async def link_accounts(session: AsyncSession, discord_ids: Sequence[str] | None
     ).all()
     by_key: dict[str, list[GuildMember]] = {}
     for member in free:
-        by_key.setdefault(name_key(member.discord_username), []).append(member)
+        by_key.setdefault(key(member.discord_username), []).append(member)
     rejected = {
         (r.discord_member_id, r.member_id)
         for r in (
@@ -227,7 +212,7 @@ async def link_accounts(session: AsyncSession, discord_ids: Sequence[str] | None
         found = by_snowflake.get(account.discord_id)
         source = "discord_sync"
         if found is None:
-            candidates = by_key.get(name_key(account.username), []) if account.username else []
+            candidates = by_key.get(key(account.username), []) if account.username else []
             if len(candidates) != 1:
                 continue
             found = candidates[0]
@@ -237,7 +222,7 @@ async def link_accounts(session: AsyncSession, discord_ids: Sequence[str] | None
             continue
         if source == "exact_name_match":
             member.discord_id = account.discord_id
-            by_key[name_key(member.discord_username)].remove(member)
+            by_key[key(member.discord_username)].remove(member)
         member_service.link_discord_automatically(
             session, account=account, member=member, source=source, at=now
         )

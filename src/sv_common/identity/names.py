@@ -1,4 +1,10 @@
-"""Name rules shared by every writer: Discord usernames and character names."""
+"""Name rules shared by every writer and every identity comparison.
+
+- `norm`, `key`, `tokens`: accent-free, case-folded comparison forms (pure). Comparisons always
+  use `key`; the stored original is what people see.
+- `normalise_discord_name`, `normalise_character_name`: the stored form of a Discord username
+  or a character name typed by a person (sign-up form, sheet import), or None when invalid.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,70 @@ import re
 import unicodedata
 
 from sv_common.identity import realms
+
+# Letters that Unicode does not decompose into a base letter plus a mark, so NFKD alone would
+# keep them; players type the plain spelling, so they are spelled out here (both cases).
+_SPELLED_OUT = {
+    "ß": "ss",
+    "ẞ": "ss",
+    "æ": "ae",
+    "Æ": "ae",
+    "œ": "oe",
+    "Œ": "oe",
+    "ø": "o",
+    "Ø": "o",
+    "đ": "d",
+    "Đ": "d",
+    "ð": "d",
+    "Ð": "d",
+    "þ": "th",
+    "Þ": "th",
+    "ł": "l",
+    "Ł": "l",
+    "ı": "i",
+}
+_TRANSLATION = str.maketrans(_SPELLED_OUT)
+MIN_TOKEN_LENGTH = 3
+
+
+def norm(text: str | None) -> str:
+    """Accent-free, case-folded text with trimmed and collapsed whitespace (None → "")."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    folded = plain.translate(_TRANSLATION).casefold()
+    return " ".join(folded.split())
+
+
+def key(text: str | None) -> str:
+    """The comparison key: `norm` keeping letters and digits only ("Stone.Hoof_" → "stonehoof")."""
+    return "".join(ch for ch in norm(text) if ch.isalnum())
+
+
+def tokens(text: str | None) -> list[str]:
+    """Words of at least three letters or digits that differ from the whole key, in order.
+
+    "Stonehoof (Aldrameth)" → ["stonehoof", "aldrameth"]; a single word gives no tokens, because
+    it is already covered by the whole-name comparison.
+    """
+    normalised = norm(text)
+    whole = "".join(ch for ch in normalised if ch.isalnum())
+    found: list[str] = []
+    current: list[str] = []
+    for ch in [*normalised, " "]:  # the trailing space closes the last word
+        if ch.isalnum():
+            current.append(ch)
+            continue
+        if current:
+            word = "".join(current)
+            if len(word) >= MIN_TOKEN_LENGTH and word != whole and word not in found:
+                found.append(word)
+            current = []
+    return found
+
+
+# ------------------------------------------------------------- stored forms of typed names
 
 _CURRENT_USERNAME = re.compile(r"[A-Za-z0-9_.]{2,32}")
 _LEGACY_USERNAME = re.compile(r"[^#@\x00-\x1f\x7f]{2,32}#[0-9]{4}")
