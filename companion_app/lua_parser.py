@@ -63,12 +63,16 @@ _KEYWORDS = frozenset(
     "then true until while".split()
 )
 _CODE_CHARACTERS = frozenset(b"().:+-*/%^#<>~")
+# After a name these start indexing or a call: X["y"], f"text", f{...}.
+_CODE_AFTER_NAME = _CODE_CHARACTERS | frozenset(b"[{\"'")
 
 _LBRACE, _RBRACE = ord("{"), ord("}")
 _LBRACKET, _RBRACKET = ord("["), ord("]")
 _EQUALS, _COMMA, _SEMICOLON = ord("="), ord(","), ord(";")
 _BACKSLASH, _CR, _LF = ord("\\"), ord("\r"), ord("\n")
 _NUMBER_START = frozenset(b"0123456789.-")
+_MINUS = ord("-")
+_NUMBER_AFTER_MINUS = frozenset(bytes((digit,)) for digit in b"0123456789.")
 _SKIPPABLE_START = frozenset(b" \t\r\n\v\f-")
 _NAME_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _BOM = b"\xef\xbb\xbf"
@@ -185,7 +189,7 @@ class _Parser:
             excerpt=excerpt,
         )
 
-    def unexpected(self, pos: int, wanted: str) -> LuaParseError:
+    def unexpected(self, pos: int, wanted: str, *, after_name: bool = False) -> LuaParseError:
         """An error for whatever stands at `pos` when `wanted` was expected."""
         if pos >= self.end:
             return self.error(_TRUNCATED, pos)
@@ -204,7 +208,7 @@ class _Parser:
                 "are Lua code, which is never run; only plain data is accepted",
                 pos,
             )
-        if byte in _CODE_CHARACTERS:
+        if byte in (_CODE_AFTER_NAME if after_name else _CODE_CHARACTERS):
             symbol = chr(byte)
             if self.buf.startswith(b"..", pos):
                 symbol = ".."
@@ -237,11 +241,11 @@ class _Parser:
                 raise self.error("unterminated long comment (missing " + close.decode() + ")", pos)
             pos = found + len(close)
 
-    def expect_equals(self, pos: int, after: str) -> int:
+    def expect_equals(self, pos: int, after: str, *, after_name: bool = True) -> int:
         buf = self.buf
         if pos < self.end and buf[pos] == _EQUALS and not buf.startswith(b"==", pos):
             return self.skip(pos + 1)
-        raise self.unexpected(pos, f"'=' after {after}")
+        raise self.unexpected(pos, f"'=' after {after}", after_name=after_name)
 
     # Tokens ----------------------------------------------------------------------------------
 
@@ -351,6 +355,8 @@ class _Parser:
         if byte == _LBRACKET and self.is_long_open(pos):
             return self.long_string(pos)
         if byte in _NUMBER_START:
+            if byte == _MINUS and self.buf[pos + 1 : pos + 2] not in _NUMBER_AFTER_MINUS:
+                raise self.unexpected(pos, "a value")  # "-x": an operator, not a number
             return self.number(pos)
         if byte in _NAME_START:
             name = _NAME.match(self.buf, pos)
@@ -396,7 +402,7 @@ class _Parser:
             if pos >= self.end or buf[pos] != _RBRACKET:
                 raise self.unexpected(pos, "']' after a table key")
             table.key = key
-            return self.expect_equals(self.skip(pos + 1), "']'")
+            return self.expect_equals(self.skip(pos + 1), "']'", after_name=False)
         if byte in _NAME_START:
             name = _NAME.match(buf, pos)
             assert name is not None
