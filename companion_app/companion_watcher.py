@@ -344,8 +344,8 @@ class Watcher:
             if self.pending.export_time >= export_time:
                 logger.info("The export of %s is already waiting for a retry", when)
                 return ProcessResult.NOTHING_NEW
+            # _attempt below drops the pending upload whatever the new attempt's outcome.
             logger.info("A newer export replaces the upload waiting for a retry")
-            self.pending = None
 
         guild = export.get("guildName")
         logger.info(

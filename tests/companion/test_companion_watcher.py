@@ -94,11 +94,13 @@ def test_file_still_growing_at_the_stability_check_is_read_later(companion: Comp
     companion.start()
     companion.write_export(BASE_EXPORT_TIME + 60)
     companion.event()
-    companion.run(5)  # quiet period over: first stat taken
+    companion.run(5.5)  # event seen at +0.5, quiet period over at +5.5: first stat taken
     companion.write_export(BASE_EXPORT_TIME + 60, characters=[character("A"), character("B")])
     companion.run(0.5)  # second stat differs: wait again, no read yet
     assert companion.website.uploads == []
-    companion.run(6)
+    companion.run(5)
+    assert companion.website.uploads == [], "a new quiet period started"
+    companion.run(1)
     assert [len(u["characters"]) for u in companion.website.uploads] == [2]
 
 
