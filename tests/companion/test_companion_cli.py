@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from companion_config import ConfigError, build_config, load_config
+from companion_config import CONFIG_KEYS, ConfigError, build_config, load_config
 from companion_watcher import FileEventSignal
+from dotenv import dotenv_values
 from patt_sync_watcher import SingleInstanceLock, main, run_forever, start_observer
 
 from tests.companion.conftest import COMPANION_DIR
@@ -319,3 +320,23 @@ def test_run_forever_survives_an_unexpected_error(tmp_path: Path, caplog) -> Non
     )
     assert len(calls) == 2
     assert "Unexpected error; the companion keeps running" in caplog.text
+
+
+def test_env_example_lists_every_key_with_a_comment() -> None:
+    example = COMPANION_DIR / ".env.example"
+    values = dotenv_values(example)
+    assert tuple(values) == CONFIG_KEYS
+    lines = example.read_text(encoding="utf-8").splitlines()
+    for key in CONFIG_KEYS:
+        index = next(i for i, line in enumerate(lines) if line.startswith(f"{key}="))
+        assert lines[index - 1].startswith("# "), f"{key} needs a one-line comment"
+    assert values["WOW_SAVED_VARIABLES_PATH"].endswith(
+        "\\WTF\\Account\\YOURACCOUNT\\SavedVariables"
+    )
+
+
+def test_requirements_name_the_three_packages_with_minimum_versions() -> None:
+    lines = (COMPANION_DIR / "requirements.txt").read_text().splitlines()
+    requirements = sorted(line for line in lines if line and not line.startswith("#"))
+    assert [r.split(">=")[0] for r in requirements] == ["httpx", "python-dotenv", "watchdog"]
+    assert all(">=" in r for r in requirements)
