@@ -7,8 +7,9 @@ from pathlib import Path
 
 from companion_upload import build_payload
 from lua_parser import load_pattsync, parse_saved_variables
+from lupa.lua51 import LuaRuntime
 
-from tests.addon.conftest import GameSession
+from tests.addon.conftest import ADDON_DIR, ROOT, GameSession
 
 
 def _export_guild(game: GameSession) -> None:
@@ -92,3 +93,36 @@ def test_officer_notes_hidden_end_to_end(game: GameSession) -> None:
     payload = build_payload(export)
     assert payload["can_view_officer_note"] is False
     assert {c["officer_note"] for c in payload["characters"]} == {""}
+
+
+def test_command_line_harness_runs_under_lua_51(monkeypatch) -> None:
+    """tests/addon/run.lua (for `lua5.1 tests/addon/run.lua`) works; run here through lupa."""
+    monkeypatch.chdir(ROOT)
+    lua = LuaRuntime(unpack_returned_tuples=True)
+    written: list[str] = []
+    lua.globals().io.write = lambda *parts: written.extend(str(p) for p in parts)
+    lua.eval("function() io.stderr = { write = function() end } end")()
+    lua.execute('assert(loadfile("tests/addon/run.lua"))()')
+    database = parse_saved_variables("".join(written))["PATTSyncDB"]
+    names = [c["name"] for c in database["lastExport"]["characters"]]
+    assert names == ["Aldrameth", "Zoëlle"]
+
+
+def test_addon_readme_covers_install_commands_and_file_location() -> None:
+    readme = (ADDON_DIR / "README.md").read_text(encoding="utf-8")
+    for required in (
+        "World of Warcraft\\_retail_\\Interface\\AddOns\\PATTSync\\",
+        "World of Warcraft\\_retail_\\WTF\\Account\\<ACCOUNT>\\SavedVariables\\PATTSync.lua",
+        "`/pattsync`",
+        "`/pattsync force`",
+        "`/pattsync status`",
+        "`/pattsync help`",
+        "`/patt`",
+        "**J**",
+        "6 hours",
+        "`/reload`",
+        "GetBuildInfo",
+        "## Interface:",
+        "Officer notes are exported only by characters",
+    ):
+        assert required in readme, required
