@@ -276,7 +276,7 @@ def test_toc_version_matches_the_lua_constant(addon: GameSession) -> None:
     assert fields["DefaultState"] == "enabled"
     assert all(re.fullmatch(r"\d{6}", n.strip()) for n in fields["Interface"].split(","))
     assert toc.rstrip().splitlines()[-1] == "PATTSync.lua"
-    assert source.startswith("-- ") and "\nlocal ADDON_NAME, ns = ...\n" in source
+    assert source.startswith("local ADDON_NAME, ns = ...")
 
 
 def test_only_the_allowed_globals_are_created(game: GameSession) -> None:

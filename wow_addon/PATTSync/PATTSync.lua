@@ -1,3 +1,5 @@
+local ADDON_NAME, ns = ... -- the game passes the addon name and a private table
+
 -- PATTSync: exports the guild roster, including guild and officer notes, into the
 -- SavedVariables table PATTSyncDB. The game writes that table to disk on /reload, logout or
 -- exit; the PATT companion app then uploads it to the guild website.
@@ -5,7 +7,6 @@
 -- Lua 5.1 (the game's dialect). The only globals this file creates are PATTSyncDB,
 -- SLASH_PATTSYNC1, SLASH_PATTSYNC2 and SlashCmdList.PATTSYNC; everything else is local.
 
-local ADDON_NAME, ns = ...
 ADDON_NAME = ADDON_NAME or "PATTSync"
 ns = ns or {}
 
