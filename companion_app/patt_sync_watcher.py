@@ -289,11 +289,12 @@ def main(
     except ConfigError as error:
         _report_config_problems(error, app_dir)
         return 2
-    configure_logging(config)
     uploader = HttpUploader(config, transport=transport)
     try:
         if arguments.check:
+            # Prints only: no log file, so it never holds the running copy's log open.
             return run_check(config, uploader)
+        configure_logging(config)
         lock = SingleInstanceLock(app_dir / LOCK_FILE_NAME)
         if not lock.acquire():
             logger.error(

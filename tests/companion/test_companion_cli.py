@@ -340,3 +340,13 @@ def test_requirements_name_the_three_packages_with_minimum_versions() -> None:
     requirements = sorted(line for line in lines if line and not line.startswith("#"))
     assert [r.split(">=")[0] for r in requirements] == ["httpx", "python-dotenv", "watchdog"]
     assert all(">=" in r for r in requirements)
+
+
+def test_check_leaves_the_log_file_alone(tmp_path: Path, capsys) -> None:
+    website = FakeWebsite()
+    website.answer((200, {"ok": True, "data": {"last_upload": None, "status": None}}))
+    main(
+        ["--check"], app_dir=tmp_path, environ=config_values(tmp_path), transport=website.transport
+    )
+    assert "last upload: never" in capsys.readouterr().out
+    assert not (tmp_path / "patt_sync_watcher.log").exists()
