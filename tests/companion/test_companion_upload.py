@@ -187,7 +187,7 @@ def flaky_server() -> Iterator[str]:
     _FlakyHandler.received = []
     _FlakyHandler.failures_left = 2
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/api"
