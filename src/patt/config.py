@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"generate-a-strong-random-key", "changeme"}
@@ -70,16 +70,22 @@ class Settings(BaseSettings):
     blizzard_locale: str = "en_US"
     blizzard_api_base_url: str = ""
     blizzard_oauth_url: str = "https://oauth.battle.net/token"
-    blizzard_max_concurrency: int = 16
-    blizzard_rate_per_second: float = 90
-    blizzard_hourly_budget: int = 35000
+    blizzard_max_concurrency: int = Field(default=16, ge=1, le=100)
+    blizzard_rate_per_second: float = Field(default=90, gt=0, le=100)
+    blizzard_hourly_budget: int = Field(default=35000, ge=1, le=36000)
     blizzard_sync_hours: str = "1,7,13,19"
-    blizzard_sync_deadline_seconds: int = 1200
-    blizzard_min_roster_ratio: float = 0.5
+    blizzard_sync_deadline_seconds: int = Field(default=1200, ge=10)
+    blizzard_min_roster_ratio: float = Field(default=0.5, ge=0, le=1)
     patt_api_key: str = ""
     addon_creates_characters: bool = True
     scheduler_enabled: bool = True
     google_apps_script_url: str = ""
+
+    # identity engine (85 §1)
+    fuzzy_auto_link: float = Field(default=0.85, gt=0, le=1)
+    fuzzy_suggest: float = Field(default=0.70, gt=0, le=1)
+    stale_character_days: int = Field(default=30, ge=1)
+    rank_change_expiry_days: int = Field(default=7, ge=1)
 
     # guild tools and Raid-Helper (60 §8)
     raid_default_title: str = "Heroic Raid"
@@ -99,6 +105,29 @@ class Settings(BaseSettings):
     discord_channel_notification: str = ""
     raid_helper_api_key: str = ""
     raid_helper_base_url: str = "https://raid-helper.dev/api/v2"
+
+    @field_validator("blizzard_sync_hours")
+    @classmethod
+    def _sync_hours(cls, value: str) -> str:
+        hours = [part.strip() for part in value.split(",") if part.strip()]
+        if not hours or not all(h.isdigit() and 0 <= int(h) <= 23 for h in hours):
+            raise ValueError("must be comma-separated UTC hours 0–23, e.g. 1,7,13,19")
+        return ",".join(str(int(h)) for h in hours)
+
+    @property
+    def sync_hours(self) -> list[int]:
+        """BLIZZARD_SYNC_HOURS as sorted distinct UTC hours."""
+        return sorted({int(h) for h in self.blizzard_sync_hours.split(",")})
+
+    @property
+    def game_rank_names(self) -> list[str]:
+        """PATT_GAME_RANK_NAMES as a list (index = in-game rank)."""
+        return [n.strip() for n in self.patt_game_rank_names.split(",") if n.strip()]
+
+    @property
+    def blizzard_configured(self) -> bool:
+        """Both Blizzard credentials are set."""
+        return bool(self.blizzard_client_id.strip() and self.blizzard_client_secret.strip())
 
     @property
     def is_production(self) -> bool:

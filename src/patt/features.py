@@ -24,7 +24,9 @@ def install(app: FastAPI) -> None:
     from patt.discord import pages as admin_discord_pages
     from patt.discord import runtime as discord_runtime
     from patt.guild_sync import api as guild_sync_api
+    from patt.guild_sync import scheduler as guild_sync_scheduler
     from patt.health import api as health
+    from patt.identity import api as identity_api
     from patt.landing import pages as public_pages
     from patt.members import admin_api
     from patt.members import api as guild_api
@@ -41,6 +43,7 @@ def install(app: FastAPI) -> None:
     startup.install(app)
     campaign_checker.install(app)  # status checker hooks and the navigation's Vote link
     discord_runtime.install(app)  # app.state.discord (null at once, configured at startup)
+    guild_sync_scheduler.install(app)  # app.state.guild_sync, the scheduler and its leader
 
     # ---- JSON API (30, 60 §9, 70, 85 §11)
     app.include_router(health.router)
@@ -53,6 +56,7 @@ def install(app: FastAPI) -> None:
     raid_admin_api.install(app)  # raid admin + app.state.raid_helper (60 §9.6–9.7)
     app.include_router(mito_api.router)  # Mito's Corner (60 §9.8)
     app.include_router(guild_sync_api.router)  # sync and report triggers (70, 85 §11)
+    app.include_router(identity_api.router)  # people, links, orphans, issues (85 §11)
 
     # ---- pages (50, 60 §1)
     app.include_router(public_pages.router)  # landing

@@ -28,7 +28,7 @@ from patt import cli
 from patt.app import create_app
 from patt.config import Settings
 from patt.discord import runtime as discord_runtime
-from sv_common.db.models import ALL_TABLES, AuditIssue, GuildMember
+from sv_common.db.models import ALL_TABLES, AuditIssue, GuildMember, SyncLog
 from sv_common.discord.fake import FakeDiscordService
 from sv_common.discord.null import NullDiscordService
 from sv_common.discord.role_sync import issue_hash
@@ -70,7 +70,33 @@ async def add_issue(db: AsyncSession) -> None:
 
 
 async def trigger(client: httpx.AsyncClient, officer: Any) -> httpx.Response:
+    """The trigger; the sync itself runs in the background (see `outcome`)."""
     return await client.post("/api/guild-sync/discord/trigger", headers=officer.headers)
+
+
+async def outcome(app: Any, response: httpx.Response) -> dict[str, Any]:
+    """Wait for the triggered sync and read what it did from its log row."""
+    assert response.status_code == 202, response.text
+    await app.state.guild_sync.wait_idle()
+    async with app.state.sessionmaker() as session:
+        row = await session.get(SyncLog, response.json()["data"]["sync_log_id"])
+    assert row is not None
+    details = row.details or {}
+    stats = {
+        "status": row.status,
+        "found": row.characters_found,
+        "new": row.characters_new,
+        "departed": row.characters_removed,
+        "error": row.error_message,
+    }
+    return {"stats": stats, "pipeline": details.get("pipeline", {})}
+
+
+async def orphan_accounts(db: AsyncSession) -> int:
+    """Open issues for Discord role holders with no character (the engine raises them)."""
+    return await count_rows(
+        db, "guild_identity.audit_issues", "issue_type = 'orphan_discord' AND resolved_at IS NULL"
+    )
 
 
 # ------------------------------------------------------------------ sync summary (70 §8.5)
@@ -81,24 +107,24 @@ async def test_trigger_posts_the_summary_when_a_member_left_and_not_otherwise(
     with_channel(app)
     service = FakeDiscordService.from_fixture(basic())
     app.state.discord = service
-    first = await trigger(client, officer)
-    assert first.status_code == 202 and first.json()["data"]["stats"]["new"] == 3
-    assert service.posts == []  # three new accounts, no issue: nothing notable
-    again = await trigger(client, officer)
-    assert again.status_code == 202 and service.posts == []  # nothing changed
+    first = await outcome(app, await trigger(client, officer))
+    assert first["stats"]["new"] == 3
+    # the two role holders have no character: their issues are new, so report + summary
+    assert titles(service) == [REPORT_TITLE, SUMMARY_TITLE]
+    again = await outcome(app, await trigger(client, officer))
+    assert again["stats"]["new"] == 0 and len(service.posts) == 2  # nothing changed
 
     service.set_members([m for m in service.members if m.id != BRANIX])
-    response = await trigger(client, officer)
-    assert response.status_code == 202
-    assert response.json()["data"]["stats"]["departed"] == 1
-    [(channel, content, embeds)] = service.posts
+    left = await outcome(app, await trigger(client, officer))
+    assert left["stats"]["departed"] == 1
+    [(channel, content, embeds)] = service.posts[2:]
     assert channel == CHANNEL and content is None and len(embeds) == 1
     summary = embeds[0]
     assert summary.title == SUMMARY_TITLE and summary.colour == 0x2ECC71
     assert summary.description == "**2** accounts | **1** left"
     assert summary.footer is not None and summary.footer.startswith("Took ")
-    # marks nothing: no issue row was touched
-    assert await count_rows(db, "guild_identity.audit_issues") == 0
+    # Branix's issue closed itself when the account left; the Guild Leader's stays open
+    assert await orphan_accounts(db) == 1
 
 
 async def test_trigger_posts_report_then_summary_for_new_issues(
@@ -108,15 +134,14 @@ async def test_trigger_posts_report_then_summary_for_new_issues(
     with_channel(app)
     service = FakeDiscordService.from_fixture(basic())
     app.state.discord = service
-    await add_issue(db)
-    response = await trigger(client, officer)
-    assert response.status_code == 202
-    pipeline = response.json()["data"]["pipeline"]
-    assert pipeline["reported"] == 1 and pipeline["new_issues"] == 1
+    result = await outcome(app, await trigger(client, officer))
+    pipeline = result["pipeline"]
+    assert pipeline["reported"] == 2 and pipeline["new_issues"] == 2
+    assert pipeline["integrity"]["orphan_discord"] == 2
     assert titles(service) == [REPORT_TITLE, SUMMARY_TITLE]
-    assert service.posts[1][2][0].description == "**3** accounts | **3** new | **1** new issues"
-    # a later sync with nothing new posts nothing (the issue is notified now)
-    assert (await trigger(client, officer)).status_code == 202
+    assert service.posts[1][2][0].description == "**3** accounts | **3** new | **2** new issues"
+    # a later sync with nothing new posts nothing (the issues are notified now)
+    await outcome(app, await trigger(client, officer))
     assert len(service.posts) == 2
 
 
@@ -126,17 +151,14 @@ async def test_summary_is_skipped_silently_without_an_audit_channel(
     officer = await factory.officer()
     service = FakeDiscordService.from_fixture(basic())
     app.state.discord = service
-    await trigger(client, officer)
-    await add_issue(db)
+    await outcome(app, await trigger(client, officer))
     service.set_members([m for m in service.members if m.id != BRANIX])
-    response = await trigger(client, officer)
-    assert response.status_code == 202
-    data = response.json()["data"]
+    data = await outcome(app, await trigger(client, officer))
     assert data["stats"]["departed"] == 1
     assert data["pipeline"]["report_skipped"] == "no audit channel configured"
     assert service.posts == []
-    notified = await db.scalar(select(AuditIssue.notified_at))
-    assert notified is None
+    notified = (await db.scalars(select(AuditIssue.notified_at))).all()
+    assert notified and set(notified) == {None}
 
 
 async def test_scheduled_sync_posts_the_summary(app: Any, db: AsyncSession) -> None:
@@ -144,13 +166,13 @@ async def test_scheduled_sync_posts_the_summary(app: Any, db: AsyncSession) -> N
     service = FakeDiscordService.from_fixture(basic())
     app.state.discord = service
     runtime: discord_runtime.DiscordRuntime = app.state.discord_runtime
-    await runtime._scheduled_sync(triggered_by="startup")
-    assert service.posts == []
+    await runtime.sync_now(triggered_by="startup", scheduled=True)
+    assert titles(service) == [REPORT_TITLE, SUMMARY_TITLE]  # the role holders' new issues
     service.set_members([m for m in service.members if m.id != BRANIX])
-    await runtime._scheduled_sync(triggered_by="schedule")
-    assert titles(service) == [SUMMARY_TITLE]
-    await runtime._scheduled_sync(triggered_by="schedule")  # unchanged: no pipeline, no post
-    assert len(service.posts) == 1
+    await runtime.sync_now(triggered_by="schedule", scheduled=True)
+    assert titles(service)[2:] == [SUMMARY_TITLE]
+    await runtime.sync_now(triggered_by="schedule", scheduled=True)  # unchanged: no post
+    assert len(service.posts) == 3
 
 
 # --------------------------------------------------- `patt sync` on a fresh database
@@ -245,7 +267,7 @@ def test_patt_sync_discord_says_why_the_report_was_skipped(
     assert cli.main(["sync", "discord"]) == 0
     out = capsys.readouterr().out
     assert "Audit report skipped: no audit channel configured." in out
-    assert "Audit report: 0" not in out
+    assert "Audit report: " not in out
     source.write_text(json.dumps(without(basic(), "branix")))  # departed, but no channel
     assert cli.main(["sync", "discord"]) == 0
     out = capsys.readouterr().out
@@ -322,10 +344,10 @@ async def test_invites_still_dm_after_a_sync_failed_on_a_broken_fake_file(
     source.write_text(json.dumps(basic()))
     service = FakeDiscordService.from_file(source)
     app.state.discord = service
-    assert (await trigger(client, officer)).status_code == 202
+    await outcome(app, await trigger(client, officer))
     source.write_text("{broken")
-    failed = await trigger(client, officer)
-    assert failed.status_code == 503 and "not valid JSON" in failed.json()["error"]
+    failed = await outcome(app, await trigger(client, officer))
+    assert failed["stats"]["status"] == "error" and "not valid JSON" in failed["stats"]["error"]
     branix = await db.scalar(select(GuildMember.id).where(GuildMember.discord_id == BRANIX))
     assert branix is not None
     data = await send_invite(client, officer, branix)
@@ -341,7 +363,7 @@ async def test_invites_report_bot_unavailable_when_the_fake_file_never_loaded(
     source = tmp_path / "discord.json"
     source.write_text("{broken")
     app.state.discord = FakeDiscordService.from_file(source)
-    assert (await trigger(client, officer)).status_code == 503
+    assert (await outcome(app, await trigger(client, officer)))["stats"]["status"] == "error"
     data = await send_invite(client, officer, target.id)
     assert data["dm_sent"] is False and data["dm_status"] == "bot_unavailable"
     assert data["code"]

@@ -24,7 +24,7 @@ from sv_common.auth.jwt import create_access_token
 from sv_common.db.models import ALL_TABLES
 from sv_common.discord.bot import DiscordBotService
 from sv_common.discord.fake import FakeDiscordService
-from sv_common.discord.interface import DiscordMemberInfo
+from sv_common.discord.interface import DiscordMemberInfo, DiscordRole
 from sv_common.discord.null import NullDiscordService
 from sv_common.identity import accounts
 
@@ -251,8 +251,12 @@ def test_file_backed_fake_end_to_end_through_patt_sync(
     assert cli.main(["sync", "discord"]) == 0
     out = capsys.readouterr().out
     assert "found 4, new 4" in out and "Role sync: updated 0, created 3" in out
-    assert "Audit report skipped: no issues to report." in out
-    assert outbox_lines(outbox) == []  # new accounts alone are not notable (70 §8.5): no summary
+    # the three role holders have no character in the guild yet: one issue each, reported,
+    # and new issues make the sync notable, so the summary follows
+    assert "Audit report: 3 new issues posted" in out and "Sync summary posted" in out
+    first_posts = [line for line in outbox_lines(outbox) if line["kind"] == "post"]
+    assert len(first_posts) == 2
+    assert "Discord members with no character (3)" in first_posts[0]["embeds"][1]["title"]
     assert ranks(dsn) == {
         "stonehoof": ("Guild Leader", "discord_sync"),
         "moonbeard": ("Officer", "discord_sync"),
@@ -282,20 +286,23 @@ def test_file_backed_fake_end_to_end_through_patt_sync(
         "branix": ("Veteran", "discord_sync"),
         "quietguest": ("Initiate", "discord_sync"),
     }
-    assert "Audit report: 1 new issues posted" in out and "Sync summary posted" in out
-    posts = [line for line in outbox_lines(outbox) if line["kind"] == "post"]
+    # new this time: the Guild Leader's lost role, and the guest who became a guild member
+    assert "Audit report: 2 new issues posted" in out and "Sync summary posted" in out
+    posts = [line for line in outbox_lines(outbox) if line["kind"] == "post"][2:]
     assert len(posts) == 2 and {p["to"] for p in posts} == {CHANNEL}
-    titles = [embed["title"] for embed in posts[0]["embeds"]]  # the new issue was reported
-    assert titles == ["🔍 Guild Identity Audit", "⚠️ In-game rank ≠ Discord role (1)"]
-    assert "Stonehoof" in posts[0]["embeds"][1]["description"]
+    titles = [embed["title"] for embed in posts[0]["embeds"]]  # the new issues were reported
+    assert titles[0] == "🔍 Guild Identity Audit"
+    assert "⚠️ In-game rank ≠ Discord role (1)" in titles
+    mismatch = posts[0]["embeds"][titles.index("⚠️ In-game rank ≠ Discord role (1)")]
+    assert "Stonehoof" in mismatch["description"]
     [summary] = posts[1]["embeds"]  # then the sync summary (70 §8.5)
     assert summary["title"] == "📡 Sync finished: Discord" and summary["colour"] == 0x2ECC71
-    assert summary["description"] == "**4** accounts | **1** new issues"
+    assert summary["description"] == "**4** accounts | **2** new issues"
     assert summary["footer"].startswith("Took ") and summary["footer"].endswith("s")
 
     assert cli.main(["sync", "report", "--full"]) == 0
-    assert "Reported 1 open issues" in capsys.readouterr().out
-    assert len([x for x in outbox_lines(outbox) if x["kind"] == "post"]) == 3
+    assert "Reported 5 open issues" in capsys.readouterr().out
+    assert len([x for x in outbox_lines(outbox) if x["kind"] == "post"]) == 5
     assert cli.main(["sync", "report"]) == 0
     assert "No new issues to report" in capsys.readouterr().out
 
@@ -355,8 +362,6 @@ async def test_scheduled_sync_and_event_pipeline_run_in_the_background(
 ) -> None:
     source, outbox = tmp_path / "discord.json", tmp_path / "outbox.jsonl"
     source.write_text(json.dumps(people({"branix": ["200000000000000004"]})))
-    monkeypatch.setattr(discord_runtime, "FIRST_SYNC_DELAY", 0.0)
-    monkeypatch.setattr(discord_runtime, "PIPELINE_DEBOUNCE", 0.0)
     settings = make_settings(
         tmp_path,
         discord_backend="fake",
@@ -366,35 +371,40 @@ async def test_scheduled_sync_and_event_pipeline_run_in_the_background(
         scheduler_enabled=True,
     )
     app = create_app(settings, database_url=database_url)
+    app.state.scheduler.discord_first_delay = 0.0  # instead of 60 s after Discord is ready
+    app.state.guild_sync.pipeline.debounce_seconds = 0.0
     dsn = _psycopg_dsn(database_url)
     with psycopg.connect(dsn) as conn:
         conn.execute(f"TRUNCATE {', '.join(ALL_TABLES)} RESTART IDENTITY CASCADE")
     try:
         async with app.router.lifespan_context(app):
-            runtime = app.state.discord_runtime
-            for _ in range(100):  # the first sync runs by itself shortly after startup
-                if runtime.scheduled_syncs_done:  # finished, follow-ups included
+            scheduler = app.state.scheduler
+            for _ in range(100):  # the leader's first sync runs by itself shortly after startup
+                if scheduler.job_runs["discord"]:  # finished, follow-ups included
                     break
                 await asyncio.sleep(0.05)
+            assert scheduler.is_leader
+            # Branix holds a guild role but has no character: reported, then the summary
+            first = [line for line in outbox_lines(outbox) if line["kind"] == "post"]
+            assert len(first) == 2 and "Branix" in first[0]["embeds"][1]["description"]
             with psycopg.connect(dsn) as conn:
                 row = conn.execute(
                     "SELECT triggered_by, status FROM guild_identity.sync_log"
                 ).fetchone()
             assert row == ("startup", "success")
-            with psycopg.connect(dsn) as conn:
-                conn.execute(
-                    "INSERT INTO guild_identity.audit_issues (issue_type, severity, summary, "
-                    "issue_hash) VALUES ('orphan_discord', 'warning', 'Discord member ''Newt'' "
-                    "has no character in the guild', repeat('a', 64))"
-                )
-            newcomer = DiscordMemberInfo(id="100000000000000007", username="newt")
+            # a newcomer with the Member role: the event pipeline finds and reports them
+            newcomer = DiscordMemberInfo(
+                id="100000000000000007",
+                username="newt",
+                roles=(DiscordRole(id="200000000000000004", name="Member", position=7),),
+            )
             await app.state.discord.emit_join(newcomer)  # requests the debounced pipeline
             for _ in range(100):
-                if any(line["kind"] == "post" for line in outbox_lines(outbox)):
+                if len([x for x in outbox_lines(outbox) if x["kind"] == "post"]) > 2:
                     break
                 await asyncio.sleep(0.05)
-        posts = [line for line in outbox_lines(outbox) if line["kind"] == "post"]
-        assert len(posts) == 1 and "Newt" in posts[0]["embeds"][1]["description"]
+        posts = [line for line in outbox_lines(outbox) if line["kind"] == "post"][2:]
+        assert len(posts) == 1 and "'newt'" in posts[0]["embeds"][1]["description"]
         with psycopg.connect(dsn) as conn:
             assert conn.execute(
                 "SELECT is_present FROM guild_identity.discord_members WHERE discord_id = %s",

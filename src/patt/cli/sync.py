@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from patt.cli.common import (
@@ -22,11 +23,18 @@ from patt.config import Settings
 from patt.discord.flows import (
     NO_CHANNEL,
     NOT_CONNECTED,
-    audit_channel_id,
-    report_new_issues,
     sync_discord,
 )
 from patt.discord.runtime import STOP_TIMEOUT, build_service, is_configured, not_configured_message
+from patt.guild_sync.pipeline import (
+    NOT_RUNNING_AGAIN,
+    audit_channel_id,
+    report_new_issues,
+    run_pipeline,
+)
+from patt.guild_sync.runtime import GuildSync
+from sv_common.db.engine import make_engine, make_sessionmaker
+from sv_common.discord.null import NullDiscordService
 from sv_common.errors import Conflict, Unavailable
 
 
@@ -58,6 +66,28 @@ async def _cli_close(service: Any, task: asyncio.Task[None] | None) -> None:
 
 def _format_counts(data: dict[str, Any], keys: tuple[str, ...]) -> str:
     return ", ".join(f"{key} {data.get(key, 0)}" for key in keys)
+
+
+def _nonzero(data: dict[str, Any]) -> str:
+    """`key n, …` of the non-zero counts, or `nothing to do`."""
+    shown = [f"{key} {value}" for key, value in data.items() if value]
+    return ", ".join(shown) or "nothing to do"
+
+
+def print_pipeline(pipeline: dict[str, Any]) -> None:
+    """One line per step of the pipeline that ran."""
+    if pipeline.get("skipped"):
+        print(f"Pipeline skipped: {pipeline['skipped']}.")
+    if "matching" in pipeline:
+        print(f"Matching: {_nonzero(pipeline['matching'])}")
+    if "integrity" in pipeline:
+        print(f"Integrity: {_nonzero(pipeline['integrity'])}")
+    if pipeline.get("report_skipped"):
+        print(f"Audit report skipped: {pipeline['report_skipped']}.")
+    elif "reported" in pipeline:
+        print(f"Audit report: {pipeline['reported']} new issues posted")
+    if pipeline.get("report_error"):
+        print(f"Audit report stopped: {pipeline['report_error']}")
 
 
 async def _cli_sync_discord(url: str, settings: Settings) -> int:
@@ -98,16 +128,7 @@ async def _cli_sync_discord(url: str, settings: Settings) -> int:
                 ("updated", "created", "unchanged", "skipped", "errors", "protected"),
             )
         )
-        pipeline = result.get("pipeline", {})
-        for key in ("matching", "integrity"):
-            if key in pipeline:
-                print(f"{key.capitalize()}: {pipeline[key]}")
-        if pipeline.get("report_skipped"):
-            print(f"Audit report skipped: {pipeline['report_skipped']}.")
-        elif "reported" in pipeline:
-            print(f"Audit report: {pipeline['reported']} new issues posted")
-        if pipeline.get("report_error"):
-            print(f"Audit report stopped: {pipeline['report_error']}")
+        print_pipeline(result.get("pipeline", {}))
         if result.get("summary") == "posted":
             print("Sync summary posted to the audit channel.")
         elif str(result.get("summary", "")).startswith("failed"):
@@ -170,6 +191,121 @@ def cmd_sync_report(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_cli_sync_report(url, settings, full=bool(args.full)))
 
 
+# ------------------------------------------------------------ blizzard, match, integrity
+async def _report_service(settings: Settings) -> tuple[Any, asyncio.Task[None] | None]:
+    """Discord for the report step when it is configured, else the null service (no report)."""
+    if not is_configured(build_service(settings)):
+        note("Discord is not configured: the audit report is skipped.")
+        return NullDiscordService(), None
+    try:
+        return await _cli_service(settings)
+    except UserError as exc:
+        note(f"Discord unavailable ({exc}): the audit report is skipped.")
+        return NullDiscordService(), None
+
+
+async def _with_guild_sync(
+    url: str, settings: Settings, work: Callable[[GuildSync], Awaitable[int]]
+) -> int:
+    """Run `work` with a GuildSync of this command (Discord connected for the report)."""
+    engine = make_engine(url, pool_size=4, max_overflow=2)
+    service: Any = None
+    task = None
+    try:
+        service, task = await _report_service(settings)
+        guild_sync = GuildSync(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            discord=lambda: service,
+        )
+        try:
+            return await work(guild_sync)
+        finally:
+            await guild_sync.close()
+    finally:
+        if service is not None and task is not None:
+            await _cli_close(service, task)
+        await engine.dispose()
+
+
+async def _pipeline_step(guild_sync: GuildSync, *, matching: bool) -> int:
+    note("Matching…" if matching else "Checking integrity…")
+    outcome = await run_pipeline(
+        service=guild_sync.discord,
+        sessionmaker=guild_sync.sessionmaker,
+        engine=guild_sync.engine,
+        settings=guild_sync.settings,
+        matching=matching,
+    )
+    if outcome is None:
+        print(f"error: {NOT_RUNNING_AGAIN}", flush=True)
+        return EXIT_RUNNING
+    print_pipeline(outcome)
+    print("Done." if not outcome.get("report_error") else "Done, but the report stopped.")
+    return 0
+
+
+async def _blizzard_step(guild_sync: GuildSync, *, force_removals: bool) -> int:
+    note("Fetching the guild roster and character profiles from Blizzard…")
+    try:
+        result = await guild_sync.blizzard_sync(
+            triggered_by="cli", force_removals=force_removals, request_pipeline=False
+        )
+    except Conflict as exc:
+        print(f"error: {exc.message}", flush=True)
+        return EXIT_RUNNING
+    assert result is not None
+    print(
+        f"Blizzard roster: found {result.found}, new {result.new}, updated {result.updated}, "
+        f"unchanged {result.unchanged}, removed {result.removed}, rejoined {result.rejoined}"
+    )
+    profiles = result.details
+    print(
+        f"Profiles: ok {profiles.get('profiles_ok', 0)}, missing {profiles.get('profiles_missing', 0)}, "
+        f"failed {profiles.get('profiles_failed', 0)}; requests {profiles.get('requests', 0)}"
+    )
+    if result.status == "error":
+        raise UserError(f"Blizzard sync failed: {result.error_message}")
+    code = await _pipeline_step(guild_sync, matching=True)
+    if code:
+        return code
+    if result.status == "partial":
+        print(f"Partial: {result.error_message}")
+        return EXIT_PARTIAL
+    print("Blizzard sync finished (success).")
+    return 0
+
+
+def cmd_sync_blizzard(args: argparse.Namespace, settings: Settings) -> int:
+    """`patt sync blizzard [--force-removals]`: roster sync, then matching, integrity, report."""
+    if not settings.blizzard_configured:
+        raise NotConfigured(
+            "Blizzard sync is not configured: set BLIZZARD_CLIENT_ID and BLIZZARD_CLIENT_SECRET."
+        )
+    url = prepared_database(settings)
+    force = bool(args.force_removals)
+    return asyncio.run(
+        _with_guild_sync(url, settings, lambda gs: _blizzard_step(gs, force_removals=force))
+    )
+
+
+def cmd_sync_match(args: argparse.Namespace, settings: Settings) -> int:
+    """`patt sync match`: matching, then integrity and the report of new issues."""
+    url = prepared_database(settings)
+    return asyncio.run(
+        _with_guild_sync(url, settings, lambda gs: _pipeline_step(gs, matching=True))
+    )
+
+
+def cmd_sync_integrity(args: argparse.Namespace, settings: Settings) -> int:
+    """`patt sync integrity`: the integrity check, then the report of new issues."""
+    url = prepared_database(settings)
+    return asyncio.run(
+        _with_guild_sync(url, settings, lambda gs: _pipeline_step(gs, matching=False))
+    )
+
+
 def register(sub: Any) -> None:
     """Add `sync` and its steps to the parser."""
     sync = sub.add_parser(
@@ -180,6 +316,35 @@ def register(sub: Any) -> None:
         "5 partial.",
     )
     steps = sync.add_subparsers(dest="sync_step", metavar="STEP")
+    blizzard = steps.add_parser(
+        "blizzard",
+        help="Blizzard roster sync, then matching, integrity and the report",
+        description="Fetch the guild roster and every character profile from the Blizzard API "
+        "(within its rate limits), write them in one transaction, then run matching, the "
+        "integrity check and the report of new issues. A failed, empty or much smaller roster "
+        "never marks anyone as gone; --force-removals overrides that safety rule. Needs "
+        "BLIZZARD_CLIENT_ID and BLIZZARD_CLIENT_SECRET (exit 4 without).",
+    )
+    blizzard.add_argument(
+        "--force-removals",
+        action="store_true",
+        help="mark missing characters as gone even when the roster shrank implausibly",
+    )
+    blizzard.set_defaults(handler=cmd_sync_blizzard)
+    match = steps.add_parser(
+        "match",
+        help="link characters and Discord accounts to members, then integrity and the report",
+        description="Run the identity matching (exact names, note hints, fuzzy names), then the "
+        "integrity check and the report of new issues (skipped without Discord).",
+    )
+    match.set_defaults(handler=cmd_sync_match)
+    integrity = steps.add_parser(
+        "integrity",
+        help="check the data for integrity issues, then the report",
+        description="Run the integrity check (orphans, rank mismatches, stale characters …) and "
+        "report new issues to the audit channel (skipped without Discord).",
+    )
+    integrity.set_defaults(handler=cmd_sync_integrity)
     discord = steps.add_parser(
         "discord",
         help="Discord member + role sync, then matching, integrity and the report",

@@ -1,7 +1,8 @@
 """Discord sync steps: the member + role sync with its follow-ups, the audit report and the
 "📡 Sync finished: Discord" summary.
 
-A sync is followed by the dependent steps (decision 12): the report of new audit issues, then
+A sync is followed by the dependent steps (decision 12): the pipeline (matching, the integrity
+check, the report of new audit issues — `patt.guild_sync.pipeline`), then
 the summary in the audit channel when accounts departed or there are new issues (new accounts
 alone are not notable; no audit channel or Discord down ⇒ silently skipped). The summary is
 posted where the follow-ups run (scheduled sync, trigger endpoint and page, CLI); when a
@@ -15,22 +16,18 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patt.config import Settings
+from patt.guild_sync.pipeline import audit_channel_id, run_pipeline
 from sv_common.db import locks
 from sv_common.db.models import DiscordConfig
 from sv_common.discord.interface import DiscordUnavailable
 from sv_common.errors import Conflict, Unavailable
+from sv_common.guild_sync import sync_log
 from sv_common.guild_sync.discord_sync import MemberSyncStats, run_discord_sync
-from sv_common.guild_sync.reporter import (
-    NO_ISSUES,
-    ReportResult,
-    deliver_issue_report,
-    post_sync_summary,
-)
+from sv_common.guild_sync.reporter import post_sync_summary
 from sv_common.identity.realms import is_snowflake
 
 log = logging.getLogger(__name__)
@@ -38,18 +35,6 @@ log = logging.getLogger(__name__)
 NOT_CONNECTED = "Discord is not connected."
 NO_CHANNEL = "No audit channel is configured (PATT_AUDIT_CHANNEL_ID)."
 SUMMARY_LABEL = "Discord"
-
-
-def game_rank_names(settings: Settings) -> list[str]:
-    """PATT_GAME_RANK_NAMES as a list (index = in-game rank)."""
-    return [n.strip() for n in settings.patt_game_rank_names.split(",") if n.strip()]
-
-
-async def audit_channel_id(session: AsyncSession, settings: Settings) -> str | None:
-    """PATT_AUDIT_CHANNEL_ID, else `common.discord_config.audit_channel_id`, else None."""
-    if settings.patt_audit_channel_id.strip():
-        return settings.patt_audit_channel_id.strip()
-    return await session.scalar(select(DiscordConfig.audit_channel_id).where(DiscordConfig.id == 1))
 
 
 async def ensure_discord_config(session: AsyncSession, settings: Settings) -> None:
@@ -69,49 +54,12 @@ async def ensure_discord_config(session: AsyncSession, settings: Settings) -> No
 
 
 # ---------------------------------------------------------------------- the steps
-
-
-async def report_new_issues(
-    *,
-    service: Any,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    full: bool = False,
-) -> ReportResult:
-    """Post the audit report (new issues, or all open ones with `full`) in its own transaction."""
-    async with sessionmaker() as session, session.begin():
-        channel = await audit_channel_id(session, settings)
-        return await deliver_issue_report(
-            session, service, channel, full=full, guild_name=settings.patt_guild_name
-        )
-
-
-async def run_followups(
-    *,
-    service: Any,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    engine: AsyncEngine,
-    settings: Settings,
-) -> dict[str, Any]:
-    """The steps that follow a sync, under the pipeline lock: the report of new audit issues."""
-    held = await locks.try_acquire(engine, locks.PIPELINE)
-    if held is None:
-        return {"skipped": "pipeline already running"}
-    outcome: dict[str, Any] = {}
-    try:
-        report = await report_new_issues(
-            service=service, sessionmaker=sessionmaker, settings=settings
-        )
-        outcome["reported"] = report.reported
-        if report.skipped:
-            outcome["report_skipped"] = report.skipped
-        if report.skipped in (None, NO_ISSUES):  # the report looked: its un-notified issues
-            outcome["new_issues"] = report.total
-        if report.error:
-            outcome["report_error"] = report.error
-    finally:
-        await held.release()
-    return outcome
+async def take_sync_lock(engine: AsyncEngine, *, scheduled: bool) -> locks.HeldLock | None:
+    """The Discord sync job lock; None for a scheduled run when busy, Conflict for a manual one."""
+    held = await locks.try_acquire(engine, locks.DISCORD_SYNC)
+    if held is None and not scheduled:
+        raise Conflict("A Discord sync is already running.")
+    return held
 
 
 async def sync_discord(
@@ -123,26 +71,30 @@ async def sync_discord(
     triggered_by: str,
     scheduled: bool = False,
     followups: bool = True,
+    held: locks.HeldLock | None = None,
+    log_id: int | None = None,
 ) -> dict[str, Any] | None:
-    """A full Discord sync under lock 3, then its dependent steps when anything changed, then
-    the §8.5 summary (with `followups`; `result["summary"]` is "posted" or why not).
+    """A full Discord sync under its job lock, then the pipeline (matching → integrity →
+    report) when anything changed, then the "Sync finished" summary (with `followups`;
+    `result["summary"]` is "posted" or why not). A trigger that already took the lock and
+    inserted the log row passes them as `held` and `log_id`.
 
     Manual runs: Conflict when another sync holds the lock, Unavailable when Discord is down.
     Scheduled runs return None instead of raising.
     """
     started = time.monotonic()
-    held = await locks.try_acquire(engine, locks.DISCORD_SYNC)
     if held is None:
-        if scheduled:
+        held = await take_sync_lock(engine, scheduled=scheduled)
+        if held is None:
             return None
-        raise Conflict("A Discord sync is already running.")
     try:
         stats: MemberSyncStats | None = await run_discord_sync(
             service,
             sessionmaker,
             triggered_by=triggered_by,
             scheduled=scheduled,
-            game_rank_names=game_rank_names(settings),
+            game_rank_names=settings.game_rank_names,
+            log_id=log_id,
         )
     except DiscordUnavailable as exc:
         raise Unavailable(exc.message) from exc
@@ -154,9 +106,14 @@ async def sync_discord(
     if not followups:
         return result
     if stats.changed or not scheduled:
-        result["pipeline"] = await run_followups(
+        outcome = await run_pipeline(
             service=service, sessionmaker=sessionmaker, engine=engine, settings=settings
         )
+        result["pipeline"] = outcome or {"skipped": "pipeline already running"}
+        if stats.sync_log_id is not None:
+            await sync_log.add_details(
+                sessionmaker, stats.sync_log_id, {"pipeline": result["pipeline"]}
+            )
     result["summary"] = await post_summary(
         service=service,
         sessionmaker=sessionmaker,

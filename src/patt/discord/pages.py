@@ -22,6 +22,7 @@ from patt.core.render import redirect_with_flash, render, require_page_rank
 from patt.deps import PageMember
 from patt.discord import flows as discord_flows
 from patt.discord import runtime as discord_runtime
+from patt.guild_sync import pipeline
 from patt.health.api import discord_state
 from sv_common.db.models import DiscordConfig, GuildRank
 from sv_common.discord.interface import DiscordError, DiscordRole
@@ -94,7 +95,7 @@ async def discord_page(request: Request, member: PageMember) -> Response:
             "ranks": ranks,
             "last_sync": await last_run(session, "discord_bot"),
             "last_role_sync_at": config.last_role_sync_at if config else None,
-            "audit_channel": await discord_flows.audit_channel_id(session, settings),
+            "audit_channel": await pipeline.audit_channel_id(session, settings),
             "can_manage": actor.rank.level >= await rank_service.top_level(session),
         }
 
@@ -190,7 +191,7 @@ async def report_now(request: Request, member: PageMember) -> RedirectResponse:
     service = request.app.state.discord
     if not service.available:
         return redirect_with_flash(request, PAGE_URL, "error", discord_flows.NOT_CONNECTED)
-    result = await discord_flows.report_new_issues(
+    result = await pipeline.report_new_issues(
         service=service, sessionmaker=request.app.state.sessionmaker, settings=settings, full=True
     )
     if result.skipped == reporter.NO_CHANNEL:

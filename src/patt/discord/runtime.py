@@ -10,11 +10,10 @@
   without a file counts as not configured (an error is logged, the app runs with Discord
   `disabled`, and `patt sync discord|report` exit 4 saying so), so the 36 demo members can
   never land in a real database by accident. Never a fake in production.
-- With `SCHEDULER_ENABLED`, a full member + role sync runs 60 s after Discord is ready and
-  then every `DISCORD_SYNC_INTERVAL_MINUTES` (advisory lock 3, so one process at a time); the
-  sync itself and its follow-ups are in `patt.discord.flows`. Member events request the
-  pipeline through `app.state.request_pipeline` when the scheduler provides one, else through a
-  local 60 s debounce.
+- With `SCHEDULER_ENABLED`, only the scheduler leader connects to Discord (the scheduler calls
+  `start_gateway` when this process becomes leader and `stop_gateway` when it steps down) and
+  runs the periodic member + role sync (`patt.guild_sync.scheduler`); without it, the process
+  connects at startup. Member events request the pipeline with a 60 s debounce.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from patt.config import Settings
-from patt.discord.flows import ensure_discord_config, game_rank_names, run_followups, sync_discord
+from patt.discord.flows import ensure_discord_config, sync_discord
 from sv_common.discord.fake import FakeDiscordService
 from sv_common.discord.interface import DiscordService
 from sv_common.discord.null import NullDiscordService
@@ -38,8 +37,6 @@ from sv_common.identity.realms import is_snowflake
 log = logging.getLogger(__name__)
 
 DEMO_FILE = Path(__file__).resolve().parent.parent / "data" / "demo_discord.json"
-FIRST_SYNC_DELAY = 60.0
-PIPELINE_DEBOUNCE = 60.0
 STOP_TIMEOUT = 10.0
 NOT_CONFIGURED = (
     "Discord is not configured: set DISCORD_BOT_TOKEN and DISCORD_GUILD_ID "
@@ -100,17 +97,12 @@ def usable(service: Any) -> bool:
 
 # ---------------------------------------------------------------------- in the app
 class DiscordRuntime:
-    """The app's Discord service and its background tasks."""
+    """The app's Discord service: built at startup; its gateway connection runs only in the
+    scheduler leader (or in every process when the scheduler is off: one-process set-ups)."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self.bot_task: asyncio.Task[None] | None = None
-        self.sync_task: asyncio.Task[None] | None = None
-        self.debounce_task: asyncio.Task[None] | None = None
-        self.first_sync_delay = FIRST_SYNC_DELAY
-        self.pipeline_debounce = PIPELINE_DEBOUNCE
-        # Scheduled syncs finished with their follow-ups (lets tests and health wait for one).
-        self.scheduled_syncs_done = 0
 
     @property
     def settings(self) -> Settings:
@@ -121,7 +113,7 @@ class DiscordRuntime:
         return self.app.state.discord
 
     async def start(self, app: FastAPI) -> None:
-        """Startup hook: build, subscribe, start the bot in the background, schedule syncs."""
+        """Startup hook: build and subscribe; connect now unless the leader will do it."""
         service = build_service(self.settings)
         app.state.discord = service
         try:
@@ -135,24 +127,22 @@ class DiscordRuntime:
             MemberEventHandler(
                 app.state.sessionmaker,
                 request_pipeline=self.request_pipeline,
-                game_rank_names=game_rank_names(self.settings),
+                game_rank_names=self.settings.game_rank_names,
             )
         )
-        starter = getattr(service, "start", None)
-        if starter is not None:
-            self.bot_task = asyncio.create_task(starter(), name="discord-bot")
-        if self.settings.scheduler_enabled:
-            self.sync_task = asyncio.create_task(self._periodic_sync(), name="discord-sync")
+        if not self.settings.scheduler_enabled:
+            await self.start_gateway()
 
-    async def stop(self, app: FastAPI) -> None:
-        """Shutdown hook: cancel timers, close the client within 10 s, cancel its task."""
-        for task in (self.sync_task, self.debounce_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+    async def start_gateway(self) -> None:
+        """Connect to Discord in the background (the app never waits for it)."""
+        starter = getattr(self.service, "start", None)
+        if starter is not None and (self.bot_task is None or self.bot_task.done()):
+            self.bot_task = asyncio.create_task(starter(), name="discord-bot")
+
+    async def stop_gateway(self) -> None:
+        """Close the client within 10 s and cancel its task."""
         closer = getattr(self.service, "close", None)
-        if closer is not None:
+        if closer is not None and self.bot_task is not None:
             try:
                 await asyncio.wait_for(closer(), STOP_TIMEOUT)
             except Exception:
@@ -161,9 +151,19 @@ class DiscordRuntime:
             self.bot_task.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(self.bot_task, 1)
+            self.bot_task = None
+
+    async def stop(self, app: FastAPI) -> None:
+        """Shutdown hook."""
+        await self.stop_gateway()
 
     async def sync_now(
-        self, *, triggered_by: str, scheduled: bool = False
+        self,
+        *,
+        triggered_by: str,
+        scheduled: bool = False,
+        held: Any = None,
+        log_id: int | None = None,
     ) -> dict[str, Any] | None:
         """One full sync with follow-ups (API, page, scheduler)."""
         return await sync_discord(
@@ -173,63 +173,13 @@ class DiscordRuntime:
             settings=self.settings,
             triggered_by=triggered_by,
             scheduled=scheduled,
+            held=held,
+            log_id=log_id,
         )
-
-    async def _periodic_sync(self) -> None:
-        first = True
-        while True:
-            if not usable(self.service):
-                await self.service.wait_ready(30)
-                if not usable(self.service):
-                    await asyncio.sleep(5)
-                    continue
-            interval = self.settings.discord_sync_interval_minutes * 60
-            await asyncio.sleep(self.first_sync_delay if first else interval)
-            try:
-                await self._scheduled_sync(triggered_by="startup" if first else "schedule")
-            except Exception:
-                log.exception("scheduled Discord sync failed")
-            self.scheduled_syncs_done += 1
-            first = False
-
-    async def _scheduled_sync(self, *, triggered_by: str) -> None:
-        """A scheduled sync; its follow-ups go through the scheduler's pipeline when there is one."""
-        external = getattr(self.app.state, "request_pipeline", None)
-        result = await sync_discord(
-            service=self.service,
-            sessionmaker=self.app.state.sessionmaker,
-            engine=self.app.state.engine,
-            settings=self.settings,
-            triggered_by=triggered_by,
-            scheduled=True,
-            followups=external is None,
-        )
-        if external is not None and result is not None and result["changed"]:
-            external("discord sync")
 
     def request_pipeline(self, reason: str) -> None:
-        """Ask for matching → integrity → report: the scheduler's pipeline, else a local debounce."""
-        external = getattr(self.app.state, "request_pipeline", None)
-        if external is not None:
-            external(reason)
-            return
-        if self.debounce_task is not None and not self.debounce_task.done():
-            self.debounce_task.cancel()
-        self.debounce_task = asyncio.create_task(
-            self._debounced_pipeline(), name="discord-pipeline"
-        )
-
-    async def _debounced_pipeline(self) -> None:
-        await asyncio.sleep(self.pipeline_debounce)
-        try:
-            await run_followups(
-                service=self.service,
-                sessionmaker=self.app.state.sessionmaker,
-                engine=self.app.state.engine,
-                settings=self.settings,
-            )
-        except Exception:
-            log.exception("pipeline after Discord events failed")
+        """Member events ask for matching → integrity → report, debounced (60 s)."""
+        self.app.state.guild_sync.pipeline.request(reason, debounce=True)
 
 
 def install(app: FastAPI) -> None:

@@ -37,13 +37,14 @@ async def run_blizzard_sync(
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     min_roster_ratio: float = DEFAULT_MIN_ROSTER_RATIO,
     force_removals: bool = False,
+    log_id: int | None = None,
 ) -> RosterWriteResult:
     """Fetch the guild and write it; the outcome is logged in `sync_log` and returned. Blizzard
     failures give an `error` result (nothing written); unexpected exceptions propagate after
     the log row is marked `error`."""
     config = client.config
     async with sync_log.sync_run(
-        sessionmaker, source=SyncSource.BLIZZARD_API, triggered_by=triggered_by
+        sessionmaker, source=SyncSource.BLIZZARD_API, triggered_by=triggered_by, log_id=log_id
     ) as run:
         try:
             snapshot = await client.fetch_guild(deadline=client.clock() + deadline_seconds)

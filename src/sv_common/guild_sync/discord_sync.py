@@ -317,8 +317,9 @@ async def run_discord_sync(
     triggered_by: str,
     scheduled: bool = False,
     game_rank_names: Sequence[str] = DEFAULT_GAME_RANK_NAMES,
+    log_id: int | None = None,
 ) -> MemberSyncStats | None:
-    """A logged full sync (sync_log `discord_bot`).
+    """A logged full sync (sync_log `discord_bot`); `log_id` continues a row already inserted.
 
     Scheduled runs are skipped silently (None, no row) while Discord is unavailable; manual
     runs write an `error` row and raise DiscordUnavailable.
@@ -326,7 +327,9 @@ async def run_discord_sync(
     if scheduled and not service.available and not getattr(service, "is_file_fake", False):
         return None
     started = time.monotonic()
-    run = SyncRun(log_id=await start_sync(sessionmaker, source=SOURCE, triggered_by=triggered_by))
+    if log_id is None:
+        log_id = await start_sync(sessionmaker, source=SOURCE, triggered_by=triggered_by)
+    run = SyncRun(log_id=log_id)
     stats: MemberSyncStats | None = None
     try:
         async with sessionmaker() as session, session.begin():

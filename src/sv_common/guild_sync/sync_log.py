@@ -74,11 +74,18 @@ async def finish_sync(
 
 @asynccontextmanager
 async def sync_run(
-    sessionmaker: async_sessionmaker[AsyncSession], *, source: str, triggered_by: str | None
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    source: str,
+    triggered_by: str | None,
+    log_id: int | None = None,
 ) -> AsyncIterator[SyncRun]:
-    """A logged run: `running` row before, final row after (an exception ⇒ `error`, re-raised)."""
+    """A logged run: `running` row before, final row after (an exception ⇒ `error`, re-raised).
+    `log_id` continues a row the caller already inserted (a trigger answers with its id)."""
     started = time.monotonic()
-    run = SyncRun(log_id=await start_sync(sessionmaker, source=source, triggered_by=triggered_by))
+    if log_id is None:
+        log_id = await start_sync(sessionmaker, source=source, triggered_by=triggered_by)
+    run = SyncRun(log_id=log_id)
     try:
         yield run
     except BaseException as exc:
@@ -117,3 +124,13 @@ async def last_run(session: AsyncSession, source: str) -> SyncLog | None:
             .limit(1)
         )
     ).first()
+
+
+async def add_details(
+    sessionmaker: async_sessionmaker[AsyncSession], log_id: int, extra: dict[str, Any]
+) -> None:
+    """Merge `extra` into a finished row's `details` (the steps that followed the sync)."""
+    async with sessionmaker() as session, session.begin():
+        row = await session.get(SyncLog, log_id, with_for_update=True)
+        if row is not None:
+            row.details = {**(row.details or {}), **extra}

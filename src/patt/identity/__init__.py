@@ -1,0 +1,1 @@
+"""The officers' identity tools: people, links, orphans, issues (API and pages)."""
