@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -21,45 +23,37 @@ async def list_mito(db: DB) -> Response:
     return ok(MitoLists(quotes=quotes, titles=titles))  # type: ignore[arg-type]
 
 
-@router.post("/quotes", status_code=201, response_model=Envelope[QuoteRead])
-async def add_quote(request: Request, member: Officer, db: DB) -> Response:
-    """Add a quote."""
-    body = await read_body(request, QuoteBody)
-    return ok(QuoteRead.model_validate(await mito.add_quote(db, text=body.quote)), 201)
+def _text_routes(path: str, kind: mito.TextKind, body_model: Any, read_model: Any) -> None:
+    """Create, edit and delete routes of one kind of text (quotes, titles)."""
+
+    async def add(request: Request, member: Officer, db: DB) -> Response:
+        body = await read_body(request, body_model)
+        row = await mito.add_text(db, kind, text=getattr(body, kind.column))
+        return ok(read_model.model_validate(row), 201)
+
+    async def update(row_id: int, request: Request, member: Officer, db: DB) -> Response:
+        body = await read_body(request, body_model)
+        row = await mito.update_text(db, kind, row_id=row_id, text=getattr(body, kind.column))
+        return ok(read_model.model_validate(row))
+
+    async def delete(row_id: int, member: Officer, db: DB) -> Response:
+        await mito.delete_text(db, kind, row_id=row_id)
+        return ok(Deleted())
+
+    noun = kind.column
+    router.add_api_route(
+        f"/{path}", add, methods=["POST"], status_code=201,
+        response_model=Envelope[read_model], summary=f"Add a {noun}",
+    )  # fmt: skip
+    router.add_api_route(
+        f"/{path}/{{row_id}}", update, methods=["PUT"],
+        response_model=Envelope[read_model], summary=f"Edit a {noun}",
+    )  # fmt: skip
+    router.add_api_route(
+        f"/{path}/{{row_id}}", delete, methods=["DELETE"],
+        response_model=Envelope[Deleted], summary=f"Delete a {noun}",
+    )  # fmt: skip
 
 
-@router.put("/quotes/{quote_id}", response_model=Envelope[QuoteRead])
-async def update_quote(quote_id: int, request: Request, member: Officer, db: DB) -> Response:
-    """Edit a quote."""
-    body = await read_body(request, QuoteBody)
-    quote = await mito.update_quote(db, quote_id=quote_id, text=body.quote)
-    return ok(QuoteRead.model_validate(quote))
-
-
-@router.delete("/quotes/{quote_id}", response_model=Envelope[Deleted])
-async def delete_quote(quote_id: int, member: Officer, db: DB) -> Response:
-    """Delete a quote."""
-    await mito.delete_quote(db, quote_id=quote_id)
-    return ok(Deleted())
-
-
-@router.post("/titles", status_code=201, response_model=Envelope[TitleRead])
-async def add_title(request: Request, member: Officer, db: DB) -> Response:
-    """Add a title."""
-    body = await read_body(request, TitleBody)
-    return ok(TitleRead.model_validate(await mito.add_title(db, text=body.title)), 201)
-
-
-@router.put("/titles/{title_id}", response_model=Envelope[TitleRead])
-async def update_title(title_id: int, request: Request, member: Officer, db: DB) -> Response:
-    """Edit a title."""
-    body = await read_body(request, TitleBody)
-    title = await mito.update_title(db, title_id=title_id, text=body.title)
-    return ok(TitleRead.model_validate(title))
-
-
-@router.delete("/titles/{title_id}", response_model=Envelope[Deleted])
-async def delete_title(title_id: int, member: Officer, db: DB) -> Response:
-    """Delete a title."""
-    await mito.delete_title(db, title_id=title_id)
-    return ok(Deleted())
+_text_routes("quotes", mito.QUOTES, QuoteBody, QuoteRead)
+_text_routes("titles", mito.TITLES, TitleBody, TitleRead)

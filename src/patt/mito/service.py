@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -65,61 +67,48 @@ async def list_all(session: AsyncSession) -> tuple[list[MitoQuote], list[MitoTit
     return list(quotes), list(titles)
 
 
-async def add_quote(session: AsyncSession, *, text: Any) -> MitoQuote:
-    """Insert a quote."""
-    row = MitoQuote(quote=clean_quote(text))
+@dataclass(frozen=True)
+class TextKind:
+    """Quotes and titles are managed the same way: one table, one text column, one rule."""
+
+    model: type[MitoQuote] | type[MitoTitle]
+    column: str
+    clean: Callable[[Any], str]
+    missing: str
+
+
+QUOTES = TextKind(MitoQuote, "quote", clean_quote, "Quote not found")
+TITLES = TextKind(MitoTitle, "title", clean_title, "Title not found")
+
+
+async def _existing(session: AsyncSession, kind: TextKind, row_id: int) -> Any:
+    row = await session.get(kind.model, row_id) if 1 <= row_id <= MAX_ID else None
+    if row is None:
+        raise NotFound(kind.missing)
+    return row
+
+
+async def add_text(session: AsyncSession, kind: TextKind, *, text: Any) -> Any:
+    """Insert a quote or title."""
+    row = kind.model(**{kind.column: kind.clean(text)})
     session.add(row)
     await session.flush()
     return row
 
 
-async def update_quote(session: AsyncSession, *, quote_id: int, text: Any) -> MitoQuote:
-    """Replace a quote's text; 404 when unknown."""
-    cleaned = clean_quote(text)
-    row = await session.get(MitoQuote, quote_id) if 1 <= quote_id <= MAX_ID else None
-    if row is None:
-        raise NotFound("Quote not found")
-    row.quote = cleaned
+async def update_text(session: AsyncSession, kind: TextKind, *, row_id: int, text: Any) -> Any:
+    """Replace a quote's or title's text; 422 for bad text before 404 for an unknown id."""
+    cleaned = kind.clean(text)
+    row = await _existing(session, kind, row_id)
+    setattr(row, kind.column, cleaned)
     row.updated_at = clock.now()
     await session.flush()
     return row
 
 
-async def delete_quote(session: AsyncSession, *, quote_id: int) -> None:
-    """Delete a quote; 404 when unknown."""
-    row = await session.get(MitoQuote, quote_id) if 1 <= quote_id <= MAX_ID else None
-    if row is None:
-        raise NotFound("Quote not found")
-    await session.delete(row)
-    await session.flush()
-
-
-async def add_title(session: AsyncSession, *, text: Any) -> MitoTitle:
-    """Insert a title."""
-    row = MitoTitle(title=clean_title(text))
-    session.add(row)
-    await session.flush()
-    return row
-
-
-async def update_title(session: AsyncSession, *, title_id: int, text: Any) -> MitoTitle:
-    """Replace a title's text; 404 when unknown."""
-    cleaned = clean_title(text)
-    row = await session.get(MitoTitle, title_id) if 1 <= title_id <= MAX_ID else None
-    if row is None:
-        raise NotFound("Title not found")
-    row.title = cleaned
-    row.updated_at = clock.now()
-    await session.flush()
-    return row
-
-
-async def delete_title(session: AsyncSession, *, title_id: int) -> None:
-    """Delete a title; 404 when unknown."""
-    row = await session.get(MitoTitle, title_id) if 1 <= title_id <= MAX_ID else None
-    if row is None:
-        raise NotFound("Title not found")
-    await session.delete(row)
+async def delete_text(session: AsyncSession, kind: TextKind, *, row_id: int) -> None:
+    """Delete a quote or title; 404 when unknown."""
+    await session.delete(await _existing(session, kind, row_id))
     await session.flush()
 
 

@@ -175,6 +175,31 @@ async def _member_from_account(session: AsyncSession, account: DiscordMember) ->
     return int(member.id)
 
 
+async def _release(
+    session: AsyncSession,
+    entity: Character | DiscordMember,
+    link: IdentityLink | None,
+    target: int,
+    officer: Officer,
+    **pairing: int,
+) -> int | None:
+    """Make way for a link to `target`: when the entity already belongs to `target`, confirm
+    its link and return None; otherwise drop its old link, remember the old pairing as
+    rejected, and return the old member id (0 when it had none) for the caller's own clean-up.
+    """
+    if entity.member_id == target and link is not None and link.member_id == target:
+        await _confirm(link, officer)
+        return None
+    previous = entity.member_id
+    if link is not None:
+        await session.delete(link)
+        await session.flush()
+    if previous is not None and previous != target:
+        await _reject(session, member_id=previous, officer=officer, **pairing)
+        return previous
+    return 0
+
+
 async def _attach_account(
     session: AsyncSession, account: DiscordMember, target: int, officer: Officer
 ) -> int:
@@ -182,15 +207,9 @@ async def _attach_account(
     link = await session.scalar(
         select(IdentityLink).where(IdentityLink.discord_member_id == account.id)
     )
-    if account.member_id == target and link is not None and link.member_id == target:
-        await _confirm(link, officer)
-    else:
-        previous = account.member_id
-        if link is not None:
-            await session.delete(link)
-            await session.flush()
-        if previous is not None and previous != target:
-            await _reject(session, account_id=account.id, member_id=previous, officer=officer)
+    previous = await _release(session, account, link, target, officer, account_id=account.id)
+    if previous is not None:
+        if previous:
             # the old member no longer owns that Discord account
             await session.execute(
                 update(GuildMember)
@@ -201,6 +220,7 @@ async def _attach_account(
         link = _manual_link(officer, target, discord_member_id=account.id)
         session.add(link)
         await session.flush()
+    assert link is not None
     other = aliased(GuildMember)
     await session.execute(
         update(GuildMember)
@@ -234,15 +254,8 @@ async def _attach_character(
     link = await session.scalar(
         select(IdentityLink).where(IdentityLink.character_id == character.id)
     )
-    if character.member_id == target and link is not None and link.member_id == target:
-        await _confirm(link, officer)
-    else:
-        previous = character.member_id
-        if link is not None:
-            await session.delete(link)
-            await session.flush()
-        if previous is not None and previous != target:
-            await _reject(session, character_id=character.id, member_id=previous, officer=officer)
+    previous = await _release(session, character, link, target, officer, character_id=character.id)
+    if previous is not None:
         if character.main_alt == MainAlt.MAIN:
             other_main = await session.scalar(
                 select(
@@ -259,6 +272,7 @@ async def _attach_character(
         link = _manual_link(officer, target, character_id=character.id)
         session.add(link)
         await session.flush()
+    assert link is not None
     accounts_of_target = select(DiscordMember.id).where(DiscordMember.member_id == target)
     await session.execute(
         delete(LinkRejection).where(

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sv_common import clock
 from sv_common.db.enums import IssueType
 from sv_common.db.models import AuditIssue, Character, DiscordMember, GuildMember, GuildRank
+from sv_common.db.rows import load_as
 from sv_common.identity.integrity.issues import resolve_issues, upsert_issues
 from sv_common.identity.integrity.rules import (
     DEFAULT_GAME_RANK_NAMES,
@@ -43,66 +44,22 @@ class IntegrityStats:
 
 async def load_snapshot(session: AsyncSession) -> CheckSnapshot:
     """Ranks, members, in-guild characters and present accounts (four queries)."""
-    ranks = [
-        RankInfo(id=r.id, name=r.name, level=r.level)
-        for r in (
-            await session.execute(select(GuildRank.id, GuildRank.name, GuildRank.level))
-        ).all()
-    ]
-    members = [
-        MemberInfo(id=m.id, display_name=m.display_name)
-        for m in (await session.execute(select(GuildMember.id, GuildMember.display_name))).all()
-    ]
-    characters = [
-        CharacterInfo(
-            id=c.id,
-            name=c.name,
-            realm_slug=c.realm_slug,
-            character_class=c.character_class,
-            game_rank=c.game_rank,
-            game_rank_name=c.game_rank_name,
-            member_id=c.member_id,
-            last_login_at=c.last_login_at,
-        )
-        for c in (
-            await session.execute(
-                select(
-                    Character.id,
-                    Character.name,
-                    Character.realm_slug,
-                    Character.character_class,
-                    Character.game_rank,
-                    Character.game_rank_name,
-                    Character.member_id,
-                    Character.last_login_at,
-                ).where(Character.removed_at.is_(None))
-            )
-        ).all()
-    ]
-    accounts = [
-        AccountInfo(
-            id=a.id,
-            discord_id=a.discord_id,
-            username=a.username,
-            display=a.display_name or a.nickname or a.global_name or a.username,
-            highest_guild_role=a.highest_guild_role,
-            member_id=a.member_id,
-        )
-        for a in (
-            await session.execute(
-                select(
-                    DiscordMember.id,
-                    DiscordMember.discord_id,
-                    DiscordMember.username,
-                    DiscordMember.display_name,
-                    DiscordMember.nickname,
-                    DiscordMember.global_name,
-                    DiscordMember.highest_guild_role,
-                    DiscordMember.member_id,
-                ).where(DiscordMember.is_present.is_(True))
-            )
-        ).all()
-    ]
+    ranks = await load_as(session, RankInfo, GuildRank)
+    members = await load_as(session, MemberInfo, GuildMember)
+    characters = await load_as(session, CharacterInfo, Character, Character.removed_at.is_(None))
+    accounts = await load_as(
+        session,
+        AccountInfo,
+        DiscordMember,
+        DiscordMember.is_present.is_(True),
+        # the name people see: server nickname, else global name, else the username
+        display=func.coalesce(
+            func.nullif(DiscordMember.display_name, ""),
+            func.nullif(DiscordMember.nickname, ""),
+            func.nullif(DiscordMember.global_name, ""),
+            DiscordMember.username,
+        ),
+    )
     return CheckSnapshot(ranks=ranks, members=members, characters=characters, accounts=accounts)
 
 

@@ -26,6 +26,7 @@ from sv_common.db.models import (
     GuildRank,
     LinkRejection,
 )
+from sv_common.db.rows import load_as
 from sv_common.identity.integrity.issues import upsert_issues
 from sv_common.identity.integrity.rules import suggestion_issue
 from sv_common.identity.matching.model import (
@@ -45,84 +46,17 @@ AUTO = "auto"
 
 async def _load_rows(session: AsyncSession) -> Snapshot:
     """Ranks, members, present or linked accounts, and every character (four queries)."""
-    ranks = [
-        RankRow(id=r.id, name=r.name, level=r.level)
-        for r in (
-            await session.execute(select(GuildRank.id, GuildRank.name, GuildRank.level))
-        ).all()
-    ]
-    members = [
-        MemberRow(
-            id=m.id,
-            display_name=m.display_name,
-            discord_username=m.discord_username,
-            discord_id=m.discord_id,
-        )
-        for m in (
-            await session.execute(
-                select(
-                    GuildMember.id,
-                    GuildMember.display_name,
-                    GuildMember.discord_username,
-                    GuildMember.discord_id,
-                )
-            )
-        ).all()
-    ]
-    accounts = [
-        AccountRow(
-            id=a.id,
-            discord_id=a.discord_id,
-            username=a.username,
-            global_name=a.global_name,
-            nickname=a.nickname,
-            display_name=a.display_name,
-            highest_guild_role=a.highest_guild_role,
-            is_present=a.is_present,
-            member_id=a.member_id,
-        )
-        for a in (
-            await session.execute(
-                select(
-                    DiscordMember.id,
-                    DiscordMember.discord_id,
-                    DiscordMember.username,
-                    DiscordMember.global_name,
-                    DiscordMember.nickname,
-                    DiscordMember.display_name,
-                    DiscordMember.highest_guild_role,
-                    DiscordMember.is_present,
-                    DiscordMember.member_id,
-                ).where(DiscordMember.is_present.is_(True) | DiscordMember.member_id.is_not(None))
-            )
-        ).all()
-    ]
-    characters = [
-        CharacterRow(
-            id=c.id,
-            name=c.name,
-            realm_slug=c.realm_slug,
-            member_id=c.member_id,
-            in_guild=c.in_guild,
-            main_alt=c.main_alt,
-            guild_note=c.guild_note,
-            officer_note=c.officer_note,
-        )
-        for c in (
-            await session.execute(
-                select(
-                    Character.id,
-                    Character.name,
-                    Character.realm_slug,
-                    Character.member_id,
-                    Character.removed_at.is_(None).label("in_guild"),
-                    Character.main_alt,
-                    Character.guild_note,
-                    Character.officer_note,
-                )
-            )
-        ).all()
-    ]
+    ranks = await load_as(session, RankRow, GuildRank)
+    members = await load_as(session, MemberRow, GuildMember)
+    accounts = await load_as(
+        session,
+        AccountRow,
+        DiscordMember,
+        DiscordMember.is_present.is_(True) | DiscordMember.member_id.is_not(None),
+    )
+    characters = await load_as(
+        session, CharacterRow, Character, in_guild=Character.removed_at.is_(None)
+    )
     return Snapshot(ranks=ranks, members=members, accounts=accounts, characters=characters)
 
 
