@@ -20,10 +20,11 @@ if [ ! -x /usr/bin/chromium ] && [ "${CI:-}" = "true" ]; then
 fi
 
 echo "== ruff" >&2
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check src tests bench scripts companion_app
+.venv/bin/ruff format --check src tests bench scripts companion_app
 echo "== mypy" >&2
 .venv/bin/mypy src
+.venv/bin/mypy companion_app
 echo "== import cycles" >&2
 .venv/bin/python scripts/check_import_cycles.py
 echo "== pytest" >&2

@@ -1,1 +1,1 @@
-"""patt.accounts."""
+"""Accounts: invite registration, login and logout, the first Guild Leader, invite DMs."""

@@ -1,1 +1,1 @@
-"""patt.campaigns."""
+"""Voting campaigns: lifecycle, ballots, counting, results, the status checker, API and pages."""

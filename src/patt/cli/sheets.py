@@ -6,6 +6,28 @@ import argparse
 from typing import Any
 
 from patt.cli.common import UserError, database_url, note, upgrade_database
+from patt.guild_sync.pipeline import run_pipeline
+from sv_common.discord.null import NullDiscordService
+
+
+async def _match_imported(engine: Any, sessionmaker: Any, settings: Any) -> None:
+    """The pipeline every import requests: matching and the integrity check (the report of new
+    issues follows with the next sync, where Discord is connected)."""
+    note("Matching the imported people and checking integrity…")
+    outcome = await run_pipeline(
+        service=NullDiscordService(),
+        sessionmaker=sessionmaker,
+        engine=engine,
+        settings=settings,
+        report=False,
+    )
+    if outcome is None:
+        note("A pipeline is already running; it picks up the imported people.")
+    else:
+        counts = {**outcome["matching"], "new issues": outcome["integrity"]["total_new"]}
+        note(
+            "Matching: " + (", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing new")
+        )
 
 
 def register(sub: Any) -> None:
@@ -111,13 +133,16 @@ def cmd_import_sheets(args: argparse.Namespace, settings: Any) -> int:
                 default_rank=args.default_rank,
                 now=clock.now(),
             )
-            return await sheets.run_import(
+            summary = await sheets.run_import(
                 sessionmaker,
                 plan,
                 options,
                 dry_run=args.dry_run,
                 progress=note,
             )
+            if not args.dry_run:
+                await _match_imported(engine, sessionmaker, settings)
+            return summary
         finally:
             await engine.dispose()
 
@@ -129,6 +154,4 @@ def cmd_import_sheets(args: argparse.Namespace, settings: Any) -> int:
         print(json.dumps(summary.as_json(), indent=2, ensure_ascii=False))
     else:
         print(sheets.format_summary(summary))
-    if not args.dry_run:
-        note("Identity matching picks up the imported people with the next guild sync.")
     return 0

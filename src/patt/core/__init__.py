@@ -1,1 +1,1 @@
-"""patt.core."""
+"""What every feature shares: envelopes, request/response base models, field types, the page-form pipeline, rendering, caches, middleware."""

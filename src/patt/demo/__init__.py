@@ -1,1 +1,1 @@
-"""patt.demo."""
+"""The demo guild loaded by `patt demo` and `patt serve --demo`."""

@@ -1,1 +1,1 @@
-"""patt.discord."""
+"""Discord inside the app: the service and its gateway, the member + role sync flow, the admin page."""

@@ -1,1 +1,1 @@
-"""patt.health."""
+"""The health endpoint."""

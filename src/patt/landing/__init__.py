@@ -1,1 +1,1 @@
-"""patt.landing."""
+"""The landing page."""

@@ -1,1 +1,1 @@
-"""patt.members."""
+"""The roster admin (ranks, members, characters, invites) and the public guild data API."""

@@ -1,1 +1,1 @@
-"""patt.mito."""
+"""Mito's Corner: quotes and titles, their API and page."""

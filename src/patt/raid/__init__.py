@@ -1,1 +1,1 @@
-"""patt.raid."""
+"""The raid planner: planning rules, the raid admin API and page, Raid-Helper."""

@@ -1,1 +1,1 @@
-"""patt.roster."""
+"""The guild tools' raid roster: sign-up, weekly availability, the roster view and its API."""
