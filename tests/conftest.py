@@ -24,9 +24,9 @@ from sv_common.auth import passwords
 from sv_common.auth.jwt import create_access_token
 from sv_common.db import migrate
 from sv_common.db.engine import to_sync_url
-from sv_common.db.models import ALL_TABLES, GuildRank
+from sv_common.db.models import ALL_TABLES, GuildRank, User
 from sv_common.db.seed import seed_ranks
-from sv_common.identity import accounts, members
+from sv_common.identity import members
 
 ROOT = Path(__file__).resolve().parents[1]
 # bcrypt cost 4 in tests (production uses 12; test_default_cost_is_12 checks that default)
@@ -173,12 +173,12 @@ class Factory:
             )
             user_id = None
             if registered:
-                created = await accounts.create_guild_leader(
-                    session, discord_username=username, password=password, reset_password=True
-                )
-                # create_guild_leader gives the top rank: put the intended rank back
-                created.rank_id = rank_id
-                user_id = created.user_id
+                user = User(password_hash=passwords.hash_password(password), is_active=True)
+                session.add(user)
+                await session.flush()
+                member.user_id = user.id
+                member.registered_at = clock.now()
+                user_id = user.id
             await session.flush()
         handle = MemberHandle(
             id=member.id,

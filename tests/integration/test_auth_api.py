@@ -477,7 +477,7 @@ async def test_token_of_deleted_member_is_401(
     assert response.json()["error"] == "Invalid token."
 
 
-async def test_demotion_takes_effect_without_a_new_token(
+async def test_demotion_ends_old_sessions_and_new_ones_see_the_new_rank(
     app: Any, client: httpx.AsyncClient, factory: Factory
 ):
     async def officer_only() -> dict[str, bool]:
@@ -496,11 +496,19 @@ async def test_demotion_takes_effect_without_a_new_token(
         r=await factory.rank_id(2),
         id=officer.id,
     )
-    refused = await client.get("/api/v1/test-officer-only", headers=officer.headers)
+    # a rank change signs the member out everywhere: the old token is refused
+    old = await client.get("/api/v1/test-officer-only", headers=officer.headers)
+    assert old.status_code == 401
+    login = await client.post(
+        "/api/v1/auth/login",
+        json={"discord_username": "demoted", "password": officer.password},
+    )
+    fresh = {"Authorization": f"Bearer {login.json()['data']['token']}"}
+    refused = await client.get("/api/v1/test-officer-only", headers=fresh)
     assert refused.status_code == 403
     assert refused.json() == {"ok": False, "error": "Requires rank level 4 or higher."}
-    me = await client.get(ME, headers=officer.headers)
-    assert me.json()["data"]["rank"]["level"] == 2  # the token still says 4
+    me = await client.get(ME, headers=fresh)
+    assert me.json()["data"]["rank"]["level"] == 2
 
 
 # -------------------------------------------------------------------------------- throttle

@@ -482,12 +482,33 @@ async def test_logout_post_without_csrf_is_403_and_keeps_the_session(
     assert "Logout" in (await client.get("/")).text
 
 
-async def test_logout_get_also_clears_the_cookie(client: httpx.AsyncClient, factory: Factory):
-    await _logged_in(client, factory)
+async def test_logout_get_only_asks_for_confirmation(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    # a GET can be forged by any page (an image tag), so it never logs anyone out
+    token = await _logged_in(client, factory)
+    response = await client.get("/logout")
+    assert response.status_code == 200 and "Sign out?" in response.text
+    assert 'action="/logout"' in response.text and 'method="post"' in response.text
+    assert "patt_token" in client.cookies
+    assert (await client.get("/api/v1/auth/me")).status_code == 200
+    confirmed = await client.post("/logout", data={"csrf_token": token})
+    assert confirmed.status_code == 302 and "patt_token" not in client.cookies
+
+
+async def test_logout_ends_every_session_of_the_account(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    token = await _logged_in(client, factory)
+    old_cookie = client.cookies["patt_token"]
+    await client.post("/logout", data={"csrf_token": token})
+    client.cookies.set("patt_token", old_cookie)  # a copy kept on another device
+    assert (await client.get("/api/v1/auth/me")).status_code == 401
+
+
+async def test_logout_get_when_anonymous_goes_home(client: httpx.AsyncClient) -> None:
     response = await client.get("/logout")
     assert response.status_code == 302 and response.headers["location"] == "/"
-    assert set_cookie(response, "patt_token") is not None
-    assert "patt_token" not in client.cookies
 
 
 async def test_logout_when_anonymous_is_harmless(client: httpx.AsyncClient):

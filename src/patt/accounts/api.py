@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import Field, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.core.envelope import Envelope, ok
 from patt.core.fields import IsoTime
@@ -18,6 +19,7 @@ from patt.core.netutil import client_ip
 from patt.core.schemas import Body, ReadModel
 from patt.deps import DB, CurrentMember
 from patt.members.schemas import CharacterRead, RankBrief
+from sv_common.auth import sessions
 from sv_common.auth.jwt import create_access_token
 from sv_common.auth.throttle import SlidingWindow
 from sv_common.db.models import GuildMember
@@ -113,8 +115,11 @@ def check_throttle(retry_after: int) -> None:
         raise TooManyRequests(throttle_message(retry_after), retry_after=retry_after)
 
 
-def issue_token(request: Request, member: GuildMember, *, expires_minutes: int) -> str:
-    """A signed access token for the member (rank level informational only)."""
+async def issue_token(
+    request: Request, db: AsyncSession, member: GuildMember, *, expires_minutes: int
+) -> str:
+    """A signed access token for the member under the user's current token version (rank level
+    informational only)."""
     assert member.user_id is not None
     return create_access_token(
         request.app.state.jwt_secret,
@@ -122,6 +127,7 @@ def issue_token(request: Request, member: GuildMember, *, expires_minutes: int) 
         member_id=member.id,
         rank_level=member.rank.level,
         expires_minutes=expires_minutes,
+        token_version=await sessions.token_version(db, member.user_id),
     )
 
 
@@ -138,8 +144,8 @@ async def register(request: Request, body: RegisterBody, db: DB) -> Response:
     except DomainError:
         register_ip.hit(ip)
         raise
-    token = issue_token(
-        request, member, expires_minutes=request.app.state.settings.jwt_expire_minutes
+    token = await issue_token(
+        request, db, member, expires_minutes=request.app.state.settings.jwt_expire_minutes
     )
     return ok(TokenRead(token=token), 201, headers=None)
 
@@ -157,10 +163,24 @@ async def login(request: Request, body: LoginBody, db: DB) -> Response:
             record_login_failure(request, body.discord_username)
         raise
     clear_login_failures(request, body.discord_username)
-    token = issue_token(
-        request, result.member, expires_minutes=request.app.state.settings.jwt_expire_minutes
+    token = await issue_token(
+        request, db, result.member, expires_minutes=request.app.state.settings.jwt_expire_minutes
     )
     return ok(TokenRead(token=token), headers=None)
+
+
+class SignedOut(ReadModel):
+    """Every session of the account has ended."""
+
+    signed_out: bool = True
+
+
+@router.post("/logout", response_model=Envelope[SignedOut])
+async def logout(member: CurrentMember, db: DB) -> Response:
+    """End every session of the caller's account (every token issued so far stops working)."""
+    assert member.user_id is not None
+    await sessions.sign_out_everywhere(db, member.user_id)
+    return ok(SignedOut(), headers=None)
 
 
 @router.get("/me", response_model=Envelope[Profile])

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patt.accounts.api import (
@@ -23,6 +24,7 @@ from patt.accounts.api import (
     record_login_failure,
     throttle_message,
 )
+from patt.core.forms import in_transaction
 from patt.core.netutil import client_ip, safe_next_path
 from patt.core.render import (
     PageError,
@@ -32,6 +34,7 @@ from patt.core.render import (
     set_flash,
 )
 from patt.deps import CSRF_PAGE_MESSAGE, DB, SESSION_COOKIE, PageMember, csrf_ok
+from sv_common.auth import sessions
 from sv_common.auth.throttle import SlidingWindow
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError
@@ -60,10 +63,10 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-def page_token(request: Request, member: GuildMember) -> str:
+async def page_token(request: Request, db: AsyncSession, member: GuildMember) -> str:
     """A page token living exactly as long as the cookie (SESSION_DAYS)."""
-    return issue_token(
-        request, member, expires_minutes=request.app.state.settings.session_days * 24 * 60
+    return await issue_token(
+        request, db, member, expires_minutes=request.app.state.settings.session_days * 24 * 60
     )
 
 
@@ -205,7 +208,7 @@ async def login_submit(request: Request, db: DB) -> Response:
         )
     clear_login_failures(request, username)
     response = redirect(request, next_path)
-    set_session_cookie(request, response, page_token(request, result.member))
+    set_session_cookie(request, response, await page_token(request, db, result.member))
     return response
 
 
@@ -284,7 +287,7 @@ async def register_submit(request: Request, db: DB) -> Response:
         return await again(exc.message)
     response = redirect(request, next_path)
     set_flash(request, response, "success", f"Welcome to the guild, {member.display_name}!")
-    set_session_cookie(request, response, page_token(request, member))
+    set_session_cookie(request, response, await page_token(request, db, member))
     return response
 
 
@@ -296,15 +299,21 @@ def _logged_out(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout_submit(request: Request) -> Response:
-    """The nav button: CSRF-checked, clears the cookie, back to the landing page."""
+async def logout_submit(request: Request, member: PageMember) -> Response:
+    """The nav button: CSRF-checked; ends every session of the user (the token version is
+    raised), clears the cookie, back to the landing page."""
     form = await form_fields(request)
     if not csrf_ok(request, form.get("csrf_token")):
         raise PageError(403, CSRF_PAGE_MESSAGE)
+    if member is not None and member.user_id is not None:
+        user_id = member.user_id
+        await in_transaction(request, lambda db: sessions.sign_out_everywhere(db, user_id))
     return _logged_out(request)
 
 
 @router.get("/logout")
-async def logout_link(request: Request) -> Response:
-    """Compatibility: old links log out too."""
-    return _logged_out(request)
+async def logout_link(request: Request, member: PageMember) -> Response:
+    """Old links: a confirmation page (a GET never logs anyone out — it could be forged)."""
+    if member is None:
+        return redirect(request, "/")
+    return await render(request, "auth/logout.html", {}, member=member)

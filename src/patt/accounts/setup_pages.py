@@ -158,5 +158,5 @@ async def setup_submit(request: Request, db: DB, member: PageMember) -> Response
         )
     request.app.state.setup_token_hash = None
     response = redirect_with_flash(request, "/admin/roster", "success", WELCOME)
-    set_session_cookie(request, response, page_token(request, leader))
+    set_session_cookie(request, response, await page_token(request, db, leader))
     return response

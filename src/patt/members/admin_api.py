@@ -29,13 +29,16 @@ from patt.members.schemas import (
     MemberCreate,
     MemberDetail,
     MemberOfficerRead,
+    MemberSignedOut,
     MemberUpdate,
     RankCreate,
     RankRead,
     RankUpdate,
     changes_of,
 )
+from sv_common.auth import sessions
 from sv_common.db.models import GuildMember
+from sv_common.errors import Conflict
 from sv_common.identity import characters as character_service
 from sv_common.identity import members as member_service
 from sv_common.identity import ranks as rank_service
@@ -169,3 +172,14 @@ async def send_invite(member_id: IdPath, request: Request, actor: Officer, db: D
         db, app_state=request.app.state, actor=actor, member_id=member_id
     )
     return ok(data)
+
+
+@router.post("/members/{member_id}/sign-out", response_model=Envelope[MemberSignedOut])
+async def sign_out_member(member_id: IdPath, actor: Officer, db: DB) -> Response:
+    """End every session of a member's account (a lost phone, a shared password)."""
+    target = await member_service.get_member(db, member_id)
+    member_service.check_can_edit(actor, target, changes_rank=False)
+    if target.user_id is None:
+        raise Conflict("This member has no account.")
+    await sessions.sign_out_everywhere(db, target.user_id)
+    return ok(MemberSignedOut(member_id=target.id))

@@ -213,6 +213,13 @@ class InviteSent(ReadModel):
     dm_message: str
 
 
+class MemberSignedOut(ReadModel):
+    """Every session of the member's account has ended."""
+
+    member_id: int
+    signed_out: bool = True
+
+
 class MainCharacter(ReadModel):
     """A member's main character on the public roster."""
 

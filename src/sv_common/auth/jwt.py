@@ -32,14 +32,22 @@ class TokenInvalid(TokenError):
 
 
 def create_access_token(
-    secret: str, *, user_id: int, member_id: int, rank_level: int, expires_minutes: int
+    secret: str,
+    *,
+    user_id: int,
+    member_id: int,
+    rank_level: int,
+    expires_minutes: int,
+    token_version: int = 0,
 ) -> str:
-    """Signed token carrying the member's ids; `rank_level` is informational only."""
+    """Signed token carrying the member's ids and the user's token version (`ver`: the token
+    stops working once the version is raised); `rank_level` is informational only."""
     issued = clock.now()
     claims = {
         "user_id": user_id,
         "member_id": member_id,
         "rank_level": rank_level,
+        "ver": token_version,
         "iat": int(issued.timestamp()),
         "exp": int((issued + timedelta(minutes=expires_minutes)).timestamp()),
     }

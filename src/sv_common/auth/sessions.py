@@ -52,7 +52,21 @@ async def member_for_token(session: AsyncSession, secret: str, token: str) -> Gu
     user: User | None = member.user if member is not None else None
     if member is None or user is None or member.user_id != user_id or not user.is_active:
         raise Unauthorized("Invalid token.")
+    if claims.get("ver", 0) != user.token_version:  # signed out everywhere since it was issued
+        raise Unauthorized("Session ended; log in again.")
     if member.last_seen_at is None or now - member.last_seen_at >= LAST_SEEN_EVERY:
         # reflect the write without marking the object dirty (no second UPDATE at commit)
         set_committed_value(member, "last_seen_at", now)
     return member
+
+
+async def token_version(session: AsyncSession, user_id: int) -> int:
+    """The version new tokens of this user are issued under."""
+    return int(await session.scalar(select(User.token_version).where(User.id == user_id)) or 0)
+
+
+async def sign_out_everywhere(session: AsyncSession, user_id: int) -> None:
+    """Raise the user's token version: every token issued so far stops working."""
+    await session.execute(
+        update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
+    )

@@ -21,7 +21,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, CHAR, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, CHAR, JSONB, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from sv_common.db.enums import (
@@ -125,6 +125,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     last_login_at: Mapped[datetime | None] = mapped_column(TZ)
+    # Raised (by triggers and on logout) to sign the user out everywhere: tokens carry the
+    # version they were issued under and stop working when it changes.
+    token_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -183,6 +186,15 @@ class Character(Base):
         CheckConstraint(check_in("main_alt", MainAlt), name="ck_characters_main_alt"),
         CheckConstraint(check_in("origin", CharacterOrigin), name="ck_characters_origin"),
         Index("uq_characters_name_realm", text("lower(name)"), "realm_slug", unique=True),
+        # one current main per member, checked at commit (migration 0003)
+        ExcludeConstraint(
+            ("member_id", "="),
+            name="ex_characters_one_main",
+            using="btree",
+            where=text("main_alt = 'main' AND member_id IS NOT NULL AND removed_at IS NULL"),
+            deferrable=True,
+            initially="DEFERRED",
+        ),
         Index(
             "uq_characters_blizzard_id",
             "blizzard_id",

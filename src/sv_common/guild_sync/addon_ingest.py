@@ -220,6 +220,8 @@ _UPDATE_COLUMNS = (
     "id", "set_guild_note", "guild_note", "set_officer_note", "officer_note", "class", "level",
     "game_rank", "game_rank_name",
 )  # fmt: skip
+# Targeted at the name + realm key (an untargeted ON CONFLICT is refused on a table with a
+# deferrable constraint); addon rows carry no Blizzard id, so no other key can clash.
 _INSERT_NEW = text(
     """
     INSERT INTO common.characters (
@@ -232,7 +234,7 @@ _INSERT_NEW = text(
         CAST(:game_rank_name AS text[]), CAST(:guild_note AS text[]),
         CAST(:officer_note AS text[]), CAST(:armory_url AS text[])
     ) AS u
-    ON CONFLICT DO NOTHING
+    ON CONFLICT ((lower(name)), realm_slug) DO NOTHING
     RETURNING id
     """
 )

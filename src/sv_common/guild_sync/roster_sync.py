@@ -320,6 +320,9 @@ _REMOVE_ROWS = text(
     "UPDATE common.characters SET removed_at = :now "
     "WHERE id = ANY(CAST(:ids AS integer[])) AND removed_at IS NULL"
 )
+# The conflict target is the name + realm key only: a table with a deferrable constraint (one
+# main per member) cannot use an untargeted ON CONFLICT, and Blizzard ids need no arbiter —
+# they were matched before the insert, and only this writer, under the roster lock, sets them.
 _INSERT_ROWS = text(
     """
     INSERT INTO common.characters (
@@ -335,7 +338,7 @@ _INSERT_ROWS = text(
         CAST(:last_login_at AS timestamptz[]), CAST(:spec AS text[]), CAST(:role AS text[]),
         CAST(:armory_url AS text[]), CAST(:first_seen AS timestamptz[])
     ) AS u
-    ON CONFLICT DO NOTHING
+    ON CONFLICT ((lower(name)), realm_slug) DO NOTHING
     RETURNING id
     """
 )
