@@ -24,6 +24,7 @@ def install(app: FastAPI) -> None:
     from patt.discord import pages as admin_discord_pages
     from patt.discord import runtime as discord_runtime
     from patt.guild_sync import api as guild_sync_api
+    from patt.guild_sync import pages as guild_sync_pages
     from patt.guild_sync import scheduler as guild_sync_scheduler
     from patt.health import api as health
     from patt.identity import api as identity_api
@@ -69,3 +70,4 @@ def install(app: FastAPI) -> None:
     app.include_router(raid_admin_pages.router)  # /raid-admin
     app.include_router(mito_pages.router)  # /mitos-corner
     app.include_router(admin_discord_pages.router)
+    app.include_router(guild_sync_pages.router)  # /admin/sync
