@@ -28,6 +28,7 @@ def install(app: FastAPI) -> None:
     from patt.guild_sync import scheduler as guild_sync_scheduler
     from patt.health import api as health
     from patt.identity import api as identity_api
+    from patt.identity import pages as identity_pages
     from patt.landing import pages as public_pages
     from patt.members import admin_api
     from patt.members import api as guild_api
@@ -71,3 +72,4 @@ def install(app: FastAPI) -> None:
     app.include_router(mito_pages.router)  # /mitos-corner
     app.include_router(admin_discord_pages.router)
     app.include_router(guild_sync_pages.router)  # /admin/sync
+    app.include_router(identity_pages.router)  # /admin/identity: people, orphans, queue, issues

@@ -103,7 +103,7 @@ async def test_sync_page_needs_an_officer(client: httpx.AsyncClient, factory: Fa
     allowed = await client.get(PAGE)
     assert allowed.status_code == 200
     assert "Guild Sync" in allowed.text
-    assert 'href="/admin/sync"' in allowed.text
+    assert 'href="/admin/sync"' in allowed.text and 'href="/admin/identity"' in allowed.text
 
 
 @pytest.mark.parametrize("url", BUTTONS)
@@ -141,7 +141,7 @@ async def test_status_cards_history_and_open_issues(
                     duration_seconds=13.94,
                     triggered_by="schedule",
                     started_at=started,
-                    completed_at=started + timedelta(seconds=14),
+                    completed_at=started + timedelta(seconds=14),  # the last success
                 ),
                 SyncLog(
                     source="blizzard_api",
@@ -164,7 +164,8 @@ async def test_status_cards_history_and_open_issues(
     blizzard = card(html, "blizzard_api")
     assert "not configured" in blizzard  # no credentials in the tests
     assert "error" in blizzard and "Blizzard answered 500" in blizzard
-    assert started.strftime("%Y-%m-%d %H:%M") + " UTC" in blizzard  # last success
+    finished = started + timedelta(seconds=14)
+    assert finished.strftime("%Y-%m-%d %H:%M") + " UTC" in blizzard  # last success
     assert "Discord members" in html and "Addon upload" in html
     # the history: newest first, counts, duration, who started it
     history = html[html.index('class="table table--dense sync-history"') :]
