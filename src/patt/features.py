@@ -24,9 +24,11 @@ def install(app: FastAPI) -> None:
     from patt.discord import pages as admin_discord_pages
     from patt.discord import runtime as discord_runtime
     from patt.guild_sync import api as guild_sync_api
+    from patt.guild_sync import pages as guild_sync_pages
     from patt.guild_sync import scheduler as guild_sync_scheduler
     from patt.health import api as health
     from patt.identity import api as identity_api
+    from patt.identity import pages as identity_pages
     from patt.landing import pages as public_pages
     from patt.members import admin_api
     from patt.members import api as guild_api
@@ -69,3 +71,5 @@ def install(app: FastAPI) -> None:
     app.include_router(raid_admin_pages.router)  # /raid-admin
     app.include_router(mito_pages.router)  # /mitos-corner
     app.include_router(admin_discord_pages.router)
+    app.include_router(guild_sync_pages.router)  # /admin/sync
+    app.include_router(identity_pages.router)  # /admin/identity: people, orphans, queue, issues
