@@ -27,10 +27,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from patt.config import Settings
-from patt.discord.flows import ensure_discord_config, sync_discord
+from patt.discord.flows import ensure_discord_config, sync_discord, take_sync_lock
+from sv_common.db.enums import SyncSource
 from sv_common.discord.fake import FakeDiscordService
 from sv_common.discord.interface import DiscordService
 from sv_common.discord.null import NullDiscordService
+from sv_common.guild_sync import sync_log
 from sv_common.guild_sync.discord_sync import MemberEventHandler
 from sv_common.identity.realms import is_snowflake
 
@@ -176,6 +178,26 @@ class DiscordRuntime:
             held=held,
             log_id=log_id,
         )
+
+    async def start_sync(self, *, triggered_by: str) -> int:
+        """Take the sync's job lock and insert its log row now (Conflict when one is running),
+        then run the sync in the background; returns the log row's id (for a 202 answer)."""
+        held = await take_sync_lock(self.app.state.engine, scheduled=False)
+        assert held is not None  # a manual run raises Conflict instead
+        try:
+            log_id = await sync_log.start_sync(
+                self.app.state.sessionmaker,
+                source=SyncSource.DISCORD_BOT,
+                triggered_by=triggered_by,
+            )
+        except BaseException:
+            await held.release()
+            raise
+        self.app.state.guild_sync.spawn(
+            self.sync_now(triggered_by=triggered_by, held=held, log_id=log_id),
+            name="discord-sync",
+        )
+        return log_id
 
     def request_pipeline(self, reason: str) -> None:
         """Member events ask for matching → integrity → report, debounced (60 s)."""

@@ -54,7 +54,7 @@ from sv_common.errors import (
     Unauthorized,
     Unavailable,
 )
-from sv_common.guild_sync import addon_ingest, sync_log
+from sv_common.guild_sync import addon_ingest
 from sv_common.guild_sync.reporter import deliver_issue_report
 
 router = APIRouter(prefix="/api/guild-sync", tags=["guild-sync"])
@@ -94,23 +94,8 @@ async def trigger_discord(request: Request, member: Officer) -> Response:
     service_ = request.app.state.discord
     if not discord_runtime.usable(service_):
         raise Unavailable(discord_flows.NOT_CONNECTED)
-    guild_sync = _guild_sync(request)
-    held = await discord_flows.take_sync_lock(guild_sync.engine, scheduled=False)
-    assert held is not None  # a manual run raises Conflict instead
-    try:
-        log_id = await sync_log.start_sync(
-            guild_sync.sessionmaker,
-            source=SyncSource.DISCORD_BOT,
-            triggered_by=f"manual:{member.id}",
-        )
-    except BaseException:
-        await held.release()
-        raise
     runtime: discord_runtime.DiscordRuntime = request.app.state.discord_runtime
-    guild_sync.spawn(
-        runtime.sync_now(triggered_by=f"manual:{member.id}", held=held, log_id=log_id),
-        name="discord-sync",
-    )
+    log_id = await runtime.start_sync(triggered_by=f"manual:{member.id}")
     return ok(Started(sync_log_id=log_id), 202)
 
 

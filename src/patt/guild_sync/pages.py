@@ -28,7 +28,6 @@ from patt.guild_sync.runtime import GuildSync
 from patt.health.api import discord_state
 from sv_common.db.enums import IssueType, SyncSource
 from sv_common.errors import Conflict, Unavailable
-from sv_common.guild_sync import sync_log
 
 router = APIRouter(include_in_schema=False)
 
@@ -156,25 +155,11 @@ async def sync_discord(request: Request, member: PageMember) -> RedirectResponse
     discord = request.app.state.discord
     if not discord_runtime.usable(discord):
         return redirect_with_flash(request, PAGE_URL, "error", discord_flows.NOT_CONNECTED)
-    guild_sync = _guild_sync(request)
-    triggered_by = f"manual:{actor.id}"
+    runtime: discord_runtime.DiscordRuntime = request.app.state.discord_runtime
     try:
-        held = await discord_flows.take_sync_lock(guild_sync.engine, scheduled=False)
+        await runtime.start_sync(triggered_by=f"manual:{actor.id}")
     except Conflict as exc:
         return redirect_with_flash(request, PAGE_URL, "info", sentence(exc.message))
-    assert held is not None  # a manual run raises Conflict instead
-    try:
-        log_id = await sync_log.start_sync(
-            guild_sync.sessionmaker, source=SyncSource.DISCORD_BOT, triggered_by=triggered_by
-        )
-    except BaseException:
-        await held.release()
-        raise
-    runtime: discord_runtime.DiscordRuntime = request.app.state.discord_runtime
-    guild_sync.spawn(
-        runtime.sync_now(triggered_by=triggered_by, held=held, log_id=log_id),
-        name="discord-sync",
-    )
     return redirect_with_flash(
         request,
         PAGE_URL,

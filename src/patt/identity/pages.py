@@ -43,7 +43,6 @@ from patt.core.render import (
 )
 from patt.deps import PageMember
 from patt.guild_sync.pages import ISSUE_TITLES
-from sv_common.db.enums import SEVERITY_ORDER
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError, NotFound
 from sv_common.identity import links, views
@@ -199,11 +198,6 @@ async def _link_or_404(session: AsyncSession, link_id: int) -> dict[str, Any]:
     return found[0]
 
 
-def _severity_first(issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Critical first, keeping the service's newest-first order within a severity."""
-    return sorted(issues, key=lambda i: -SEVERITY_ORDER.get(i["severity"], 0))
-
-
 # -------------------------------------------------------------------------------- people
 @router.get("/admin/identity")
 async def people_page(request: Request, member: PageMember) -> Response:
@@ -306,11 +300,12 @@ async def issues_page(request: Request, member: PageMember) -> Response:
             status="all" if show_resolved else "open",
             limit=ISSUES_PER_PAGE,
             offset=(page - 1) * ISSUES_PER_PAGE,
+            most_important_first=True,
         )
 
     data = await in_transaction(request, load)
     context = {
-        "issues": _severity_first(data["issues"]),
+        "issues": data["issues"],
         "issue_type": issue_type,
         "issue_types": list(ISSUE_TITLES.items()),
         "issue_titles": ISSUE_TITLES,

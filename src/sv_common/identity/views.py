@@ -483,8 +483,10 @@ async def list_issues(
     status: str = "open",
     limit: int = 100,
     offset: int = 0,
+    most_important_first: bool = False,
 ) -> dict[str, Any]:
-    """Issues with every column, newest first; `status` is open, resolved or all."""
+    """Issues with every column, newest first (critical first, then newest, for officers'
+    work lists with `most_important_first`); `status` is open, resolved or all."""
     _check_page(limit, offset, LIST_LIMIT_MAX)
     if status not in ISSUE_STATUSES:
         raise Invalid("status must be open, resolved or all")
@@ -502,7 +504,11 @@ async def list_issues(
         await session.scalars(
             select(AuditIssue)
             .where(*conditions)
-            .order_by(AuditIssue.first_detected.desc(), AuditIssue.id.desc())
+            .order_by(
+                *((_severity_rank(),) if most_important_first else ()),
+                AuditIssue.first_detected.desc(),
+                AuditIssue.id.desc(),
+            )
             .limit(limit)
             .offset(offset)
         )
