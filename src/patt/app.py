@@ -24,7 +24,7 @@ from patt.core.envelope import error_for_path, error_response
 from patt.core.middleware import ApiBodyMiddleware, SecurityHeadersMiddleware
 from patt.core.render import LoginRequired, PageError, login_redirect, render
 from sv_common.auth.throttle import SlidingWindow
-from sv_common.db.engine import make_engine, make_sessionmaker
+from sv_common.db.engine import is_outage, make_engine, make_sessionmaker
 from sv_common.errors import DomainError
 
 log = logging.getLogger("patt")
@@ -73,6 +73,24 @@ async def _client_error(request: Request, status: int, message: str) -> Response
     if _is_api(request):
         return error_for_path(request.url.path, status, message)
     return await page_error(request, 400, message)
+
+
+DB_UNAVAILABLE = "The guild database is unavailable for a moment. Please try again shortly."
+RETRY_SOON = {"Retry-After": "5"}
+
+
+async def database_unavailable(request: Request, exc: BaseException) -> Response:
+    """503 while PostgreSQL cannot be reached (restart, network): the request changed nothing,
+    and pooled connections are re-checked, so the app recovers by itself."""
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    if _is_api(request):
+        return error_response(503, DB_UNAVAILABLE, headers=RETRY_SOON)
+    request.state.member = None  # the page is drawn without anything that needs the database
+    response = await page_error(request, 503, DB_UNAVAILABLE)
+    response.headers.update(RETRY_SOON)
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -142,6 +160,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # Safety net: services validate first, but a value PostgreSQL refuses (a NUL character,
         # text longer than its column, a number out of range, a constraint) is the client's
         # input problem — answer 4xx, never 500. The request's transaction is already rolled back.
+        if is_outage(exc):
+            return await database_unavailable(request, exc)
         state = str(getattr(exc.orig, "sqlstate", "") or "")
         if state.startswith("22"):
             return await _client_error(
@@ -156,6 +176,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
+        if is_outage(exc):
+            return await database_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if _is_api(request):
             return error_response(500, "Internal server error")

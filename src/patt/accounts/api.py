@@ -1,7 +1,10 @@
-"""Account API (30 §3): register with an invite code, log in, and read one's own profile.
+"""Account API (30 §3): register with an invite code, log in and out, read one's own profile.
 
-Throttling counts failures only (20 §8): login per lower-cased username and per client IP,
-registration per client IP. Passwords are never trimmed; every other string is.
+Throttling counts failures only: logins per (username, client) — 5 in 15 minutes — and per
+client — 20 in 15 minutes, whatever the usernames; registration per client. So nobody can lock
+a member out from elsewhere (the right password from a fresh client always gets in), while a
+brute-force attempt is held to 5 guesses per username and 20 in all per client address every
+15 minutes (80 per hour). Passwords are never trimmed; every other string is.
 """
 
 from __future__ import annotations
@@ -88,25 +91,31 @@ def throttle_message(retry_after: int) -> str:
     return TOO_MANY_ATTEMPTS.format(minutes=minutes)
 
 
+def _account_key(request: Request, username: str) -> str:
+    """The (username, client) pair failed logins are counted for. Counting per username alone
+    would let anyone lock a member out by typing wrong passwords for their (public) username."""
+    return f"{username.strip().casefold()}\x00{client_ip(request)}"
+
+
 def login_retry_after(request: Request, username: str) -> int:
-    """Seconds until this username and this IP may try to log in again (0 = now)."""
+    """Seconds until this client may try this username again, or any username (0 = now)."""
     throttles: dict[str, SlidingWindow] = request.app.state.throttles
     return max(
-        throttles["login_user"].retry_after(username.strip().lower()),
+        throttles["login_user"].retry_after(_account_key(request, username)),
         throttles["login_ip"].retry_after(client_ip(request)),
     )
 
 
 def record_login_failure(request: Request, username: str) -> None:
-    """Count one failed login for the username and the IP."""
+    """Count one failed login for the (username, client) pair and for the client."""
     throttles: dict[str, SlidingWindow] = request.app.state.throttles
-    throttles["login_user"].hit(username.strip().lower())
+    throttles["login_user"].hit(_account_key(request, username))
     throttles["login_ip"].hit(client_ip(request))
 
 
 def clear_login_failures(request: Request, username: str) -> None:
-    """A successful login clears the username's counter (the IP's stays)."""
-    request.app.state.throttles["login_user"].clear(username.strip().lower())
+    """A successful login clears the pair's counter (the client's stays)."""
+    request.app.state.throttles["login_user"].clear(_account_key(request, username))
 
 
 def check_throttle(retry_after: int) -> None:

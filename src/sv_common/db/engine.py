@@ -33,8 +33,20 @@ def to_sync_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine (asyncpg) for `url`."""
-    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "connect_args": {"timeout": 5}}
+    """Create the async engine (asyncpg) for `url`.
+
+    Pooled connections are checked before use (`pool_pre_ping`), so the first request after a
+    PostgreSQL restart gets a fresh connection instead of an error; statement parameters are
+    never written into error messages (`hide_parameters`) — they can hold password hashes and
+    invite codes, and errors end up in logs.
+    """
+    options: dict[str, Any] = {
+        "pool_size": 10,
+        "max_overflow": 10,
+        "pool_pre_ping": True,
+        "hide_parameters": True,
+        "connect_args": {"timeout": 5},
+    }
     options.update(kwargs)
     return create_async_engine(to_async_url(url), **options)
 
@@ -52,3 +64,40 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     """One session in one transaction: committed on success, rolled back on any error."""
     async with factory() as session, session.begin():
         yield session
+
+
+# SQLSTATE classes and codes that mean "the database cannot be reached right now" rather than
+# "this request is wrong": connection exceptions (08), shutdown / cannot connect now (57P0x),
+# too many connections (53300).
+_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+_OUTAGE_NAMES = (
+    "ConnectionDoesNotExistError",
+    "ConnectionFailureError",
+    "CannotConnectNowError",
+    "InterfaceError",
+    "InternalClientError",
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether an exception (or anything it was raised from) means the database is unreachable."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if getattr(current, "connection_invalidated", False):
+            return True
+        if isinstance(current, ConnectionError | TimeoutError):
+            return True
+        state = str(getattr(current, "sqlstate", "") or "")
+        if state and state.startswith(_OUTAGE_STATES):
+            return True
+        if type(current).__name__ in _OUTAGE_NAMES and "asyncpg" in type(current).__module__:
+            return True
+        for linked in (current.__cause__, current.__context__, getattr(current, "orig", None)):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+    return False
