@@ -129,9 +129,33 @@ def public_write_csrf(request: Request) -> None:
     check_api_csrf(request)
 
 
+async def get_member_outside_transaction(request: Request) -> GuildMember:
+    """The authenticated member (401 when missing), read in its own short transaction, so a
+    route that then waits on a third party (Raid-Helper, Discord, Blizzard) holds no database
+    connection or open transaction meanwhile."""
+    async with request.app.state.sessionmaker() as session, session.begin():
+        member = await _authenticate(request, session)
+    if member is None:
+        raise Unauthorized("Not authenticated.")
+    request.state.member = member
+    return member
+
+
+async def officer_outside_transaction(
+    request: Request, member: Annotated[GuildMember, Depends(get_member_outside_transaction)]
+) -> GuildMember:
+    """Officer+ (401, then 403) without keeping a transaction open for the route."""
+    needed = request.app.state.settings.admin_rank_level
+    if rank_level(member) < needed:
+        raise Forbidden(f"Requires rank level {needed} or higher.")
+    return member
+
+
 CurrentMember = Annotated[GuildMember, Depends(get_current_member)]
 OptionalMember = Annotated[GuildMember | None, Depends(get_optional_member)]
 Officer = Annotated[GuildMember, Depends(require_rank())]
+# For routes that call other services over the network: no request transaction is held.
+OfficerOutsideTransaction = Annotated[GuildMember, Depends(officer_outside_transaction)]
 
 
 async def get_page_member(request: Request) -> GuildMember | None:

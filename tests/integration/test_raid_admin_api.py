@@ -885,3 +885,40 @@ async def test_removing_an_unknown_member_is_404(
     assert response.status_code == 404
     assert response.json()["error"] == "Member 'nobody' not found"
     assert await snapshot(db) == before
+
+
+async def test_no_database_transaction_is_open_while_raid_helper_answers(
+    app: Any,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    roster: None,
+    fake: FakeRaidHelper,
+    database_url: str,
+) -> None:
+    # A slow third party must not hold database connections: while Raid-Helper is being
+    # called, no session of this database may sit inside a transaction.
+    import psycopg
+
+    from tests.conftest import _psycopg_dsn
+
+    seen: list[int] = []
+    real_create = fake.create_event
+
+    async def create_and_look(**kwargs: Any) -> Any:
+        with psycopg.connect(_psycopg_dsn(database_url), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+            ).fetchone()
+        seen.append(int(row[0]) if row else -1)
+        return await real_create(**kwargs)
+
+    fake.create_event = create_and_look  # type: ignore[method-assign]
+    headers = await officer_headers(factory)
+    for path, body in (
+        ("/raid-events", {"date": "2025-03-06", "addSignups": True}),
+        ("/guild-events", {"type": "pvp", "title": "PvP Night", "date": "2025-03-07"}),
+    ):
+        response = await client.post(f"{API}{path}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+    assert seen == [0, 0]

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from patt.config import Settings
 from sv_common import clock
@@ -155,8 +156,20 @@ async def _send_dm(discord: Any, discord_id: str, text: str, member_id: int) -> 
         return DMStatus.FAILED
 
 
+@dataclass(frozen=True)
+class PreparedInvite:
+    """A code written to the database, and the DM that announces it (not sent yet)."""
+
+    member_id: int
+    discord_id: str
+    code: str
+    expires_at: datetime
+    register_url: str
+    dm_text: str | None  # None: the text cannot be sent (too long)
+
+
 async def send_invite(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     *,
     actor: GuildMember,
     member_id: int,
@@ -164,7 +177,24 @@ async def send_invite(
     throttle: SlidingWindow,
     discord: Any,
 ) -> dict[str, Any]:
-    """Run the whole flow; returns the response data of 30 §4 (200 even when the DM failed)."""
+    """The whole flow: the code is committed first, then the DM goes out with no transaction
+    open (Discord may be slow); returns the response data (200 even when the DM failed)."""
+    async with sessionmaker() as session, session.begin():
+        prepared = await create_invite(
+            session, actor=actor, member_id=member_id, settings=settings, throttle=throttle
+        )
+    return await deliver_invite(prepared, actor=actor, discord=discord)
+
+
+async def create_invite(
+    session: AsyncSession,
+    *,
+    actor: GuildMember,
+    member_id: int,
+    settings: Settings,
+    throttle: SlidingWindow,
+) -> PreparedInvite:
+    """Check the rules and write the code (in the caller's transaction)."""
     member = await member_service.get_member(session, member_id)
     accounts = (await linked_accounts(session, member.id)).get(member.id, [])
     account = pick_account(member, accounts)
@@ -208,6 +238,7 @@ async def send_invite(
         raise
 
     register_url = f"{settings.base_url}/register?code={invite.code}"
+    text: str | None
     try:
         text = invite_dm_text(
             display_name=member.display_name,
@@ -219,16 +250,34 @@ async def send_invite(
         )
     except ValueError:
         log.error("invite DM for member %s is too long to send", member.id)
+        text = None
+    return PreparedInvite(
+        member_id=member.id,
+        discord_id=discord_id,
+        code=invite.code,
+        expires_at=invite.expires_at,
+        register_url=register_url,
+        dm_text=text,
+    )
+
+
+async def deliver_invite(
+    prepared: PreparedInvite, *, actor: GuildMember, discord: Any
+) -> dict[str, Any]:
+    """DM the code (after its transaction committed) and report the outcome."""
+    if prepared.dm_text is None:
         status = DMStatus.FAILED
     else:
-        status = await _send_dm(discord, discord_id, text, member.id)
-    log.info("invite created for member %s by %s; dm_status=%s", member.id, actor.id, status)
+        status = await _send_dm(discord, prepared.discord_id, prepared.dm_text, prepared.member_id)
+    log.info(
+        "invite created for member %s by %s; dm_status=%s", prepared.member_id, actor.id, status
+    )
     return {
-        "member_id": member.id,
-        "discord_id": discord_id,
-        "code": invite.code,
-        "expires_at": iso(invite.expires_at),
-        "register_url": register_url,
+        "member_id": prepared.member_id,
+        "discord_id": prepared.discord_id,
+        "code": prepared.code,
+        "expires_at": iso(prepared.expires_at),
+        "register_url": prepared.register_url,
         "dm_sent": status is DMStatus.SENT,
         "dm_status": status.value,
         "dm_message": dm_outcome_message(status),

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from patt.core.envelope import Deleted, Envelope, ok
 from patt.core.fields import IdPath
-from patt.deps import DB, Officer
+from patt.deps import DB, Officer, OfficerOutsideTransaction
 from patt.members import service as roster_writes
 from patt.members.schemas import (
     CharacterCreate,
@@ -166,10 +166,12 @@ async def delete_character(character_id: IdPath, actor: Officer, db: DB) -> Resp
 
 # ---------------------------------------------------------------------------- invites
 @router.post("/members/{member_id}/send-invite", response_model=Envelope[InviteSent])
-async def send_invite(member_id: IdPath, request: Request, actor: Officer, db: DB) -> Response:
+async def send_invite(
+    member_id: IdPath, request: Request, actor: OfficerOutsideTransaction
+) -> Response:
     """Create an invite code and DM it (70 §7); 200 whenever a code was created."""
     data = await roster_writes.send_invite(
-        db, app_state=request.app.state, actor=actor, member_id=member_id
+        app_state=request.app.state, actor=actor, member_id=member_id
     )
     return ok(data)
 

@@ -277,13 +277,8 @@ async def roster_invite(request: Request, member_id: PathId, member: PageMember)
     actor, _ = await gated_form(request, member)
     state = request.app.state
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        return await roster_writes.send_invite(
-            session, app_state=state, actor=actor, member_id=member_id
-        )
-
     try:
-        result = await in_transaction(request, work)
+        result = await roster_writes.send_invite(app_state=state, actor=actor, member_id=member_id)
     except DomainError as exc:
         return redirect_with_flash(request, ROSTER_URL, "error", sentence(exc.message))
     # the registration link is always shown so the officer can hand it over by hand

@@ -68,12 +68,11 @@ async def add_character(
     )
 
 
-async def send_invite(
-    session: AsyncSession, *, app_state: Any, actor: GuildMember, member_id: int
-) -> dict[str, Any]:
-    """Create an invite code and DM it (70 §7) with the app's settings, throttle and Discord."""
+async def send_invite(*, app_state: Any, actor: GuildMember, member_id: int) -> dict[str, Any]:
+    """Create an invite code and DM it (70 §7) with the app's settings, throttle and Discord:
+    the code in its own transaction, the DM after the commit."""
     return await invites.send_invite(
-        session,
+        app_state.sessionmaker,
         actor=actor,
         member_id=member_id,
         settings=app_state.settings,

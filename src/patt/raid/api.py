@@ -1,5 +1,6 @@
 """Raid admin JSON endpoints (60 §9.6, §9.7), Officer+: schedule, Raid-Helper events, Discord
-IDs and raid-roster maintenance. Thin routes: bodies and field rules in `patt.raid.schemas`,
+IDs and raid-roster maintenance. The two routes that call Raid-Helper hold no database
+transaction while they wait for it (a slow third party must not exhaust the connection pool). Thin routes: bodies and field rules in `patt.raid.schemas`,
 database work in `patt.raid.service`, Raid-Helper events in `patt.raid.flows`.
 
 Bodies are read with `patt.core.schemas.read_body()`: malformed JSON or a body that is not a JSON
@@ -13,7 +14,7 @@ from fastapi.responses import Response
 
 from patt.core.envelope import Deleted, Envelope, ok
 from patt.core.schemas import read_body
-from patt.deps import DB, Officer
+from patt.deps import DB, Officer, OfficerOutsideTransaction
 from patt.raid import flows, schemas, service
 from patt.raid.raid_helper import RaidHelper, make_raid_helper
 from sv_common.errors import Invalid
@@ -45,11 +46,11 @@ async def raid_schedule(
 
 
 @router.post("/raid-events", response_model=Envelope[schemas.EventCreated])
-async def raid_events(request: Request, member: Officer, db: DB) -> Response:
+async def raid_events(request: Request, member: OfficerOutsideTransaction) -> Response:
     """Create the raid event for a roster day in Raid-Helper and add the signups."""
     body = await read_body(request, schemas.RaidEventBody)
     result = await flows.create_raid_event(
-        db,
+        request.app.state.sessionmaker,
         settings=request.app.state.settings,
         helper=raid_helper(request),
         officer=member,
@@ -59,7 +60,7 @@ async def raid_events(request: Request, member: Officer, db: DB) -> Response:
 
 
 @router.post("/guild-events", response_model=Envelope[schemas.EventCreated])
-async def guild_events(request: Request, member: Officer) -> Response:
+async def guild_events(request: Request, member: OfficerOutsideTransaction) -> Response:
     """Create an ad hoc guild event (time converted to the guild time zone)."""
     body = await read_body(request, schemas.GuildEventBody)
     result = await flows.create_guild_event(

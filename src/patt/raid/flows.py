@@ -18,7 +18,7 @@ import logging
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from patt.raid import schemas, service
 from patt.raid.raid_helper import NOT_CONFIGURED_ITEM, RaidHelper, event_id_from
@@ -123,7 +123,7 @@ async def _add_signups(
 
 
 async def create_raid_event(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     *,
     settings: Settings,
     helper: RaidHelper,
@@ -138,7 +138,10 @@ async def create_raid_event(
     leader = event.leader_id or officer.discord_id or settings.raid_leader_discord_id.strip()
     _require_configured(settings, helper, channel, "Signup Channel ID")
 
-    people, _ = await service.load_roster(session)
+    # the roster is read in its own short transaction: no connection is held while Raid-Helper
+    # (a third party that may be slow) answers the calls below
+    async with sessionmaker() as session, session.begin():
+        people, _ = await service.load_roster(session)
     available, unavailable = split_day(people, day_key(event.day))
     payload = _event_payload(
         leader=leader,

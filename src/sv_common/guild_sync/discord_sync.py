@@ -332,8 +332,11 @@ async def run_discord_sync(
     run = SyncRun(log_id=log_id)
     stats: MemberSyncStats | None = None
     try:
+        # the member list is fetched before the transaction opens: no connection is held while
+        # Discord answers
+        members = await service.list_members()
         async with sessionmaker() as session, session.begin():
-            stats = await sync_discord_members(service, session, game_rank_names=game_rank_names)
+            stats = await apply_member_list(session, members, game_rank_names=game_rank_names)
         stats.sync_log_id = run.log_id
         run.status = stats.status
         run.error_message = stats.message
