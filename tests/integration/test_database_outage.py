@@ -11,11 +11,11 @@ import httpx
 import psycopg
 import pytest
 from sqlalchemy import text
+from tests.conftest import Factory, _psycopg_dsn, count_rows, make_settings
 
 from patt.app import create_app
 from sv_common.auth import invite_codes
 from sv_common.identity import accounts
-from tests.conftest import Factory, _psycopg_dsn, count_rows, make_settings
 
 
 def kill_connections(database_url: str) -> int:

@@ -898,7 +898,6 @@ async def test_no_database_transaction_is_open_while_raid_helper_answers(
     # A slow third party must not hold database connections: while Raid-Helper is being
     # called, no session of this database may sit inside a transaction.
     import psycopg
-
     from tests.conftest import _psycopg_dsn
 
     seen: list[int] = []

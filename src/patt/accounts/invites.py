@@ -131,7 +131,9 @@ async def linked_accounts(
 
 async def _username_owner(session: AsyncSession, username: str) -> int | None:
     return await session.scalar(
-        select(GuildMember.id).where(func.lower(GuildMember.discord_username) == username.lower())
+        select(GuildMember.id).where(
+            func.lower(GuildMember.discord_username) == func.lower(username)
+        )
     )
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StrictInt
 
+from sv_common.identity.names import INVISIBLE_MESSAGE, invisible_character
 from sv_common.identity.realms import is_snowflake
 
 INT32_MAX = 2**31 - 1  # ids and levels are PostgreSQL int4
@@ -38,6 +39,12 @@ def _snowflake(value: str) -> str:
     return value
 
 
+def _visible(value: str) -> str:
+    if invisible_character(value) is not None:
+        raise ValueError(INVISIBLE_MESSAGE)
+    return value
+
+
 IdPath = Annotated[int, BeforeValidator(_plain_digits), Path(ge=1, le=INT32_MAX)]
 """A row id in the URL path."""
 
@@ -46,6 +53,9 @@ Id = Annotated[StrictInt, Field(ge=1, le=INT32_MAX)]
 
 Snowflake = Annotated[str, AfterValidator(_snowflake)]
 """A Discord id: 17–20 digits, kept as a string."""
+
+VisibleText = Annotated[str, AfterValidator(_visible)]
+"""A name people type and others read: no control, zero-width or text-direction characters."""
 
 
 IsoTime = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]

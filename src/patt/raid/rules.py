@@ -14,6 +14,7 @@ Choices where the spec is silent:
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -314,6 +315,17 @@ def signup_groups(
     return auto, tentative, unavailable
 
 
+_COMMAND_BREAKERS = re.compile(r"[\s:/@\\]")
+
+
+def mention(discord_name: str) -> str:
+    """`@name` as one token of a Raid-Helper command. Old-style Discord names may hold spaces or
+    colons; left as typed, a name like `x status:Absence#1234` would add an option to the
+    command an officer pastes, so such characters become `_` (the mention then shows the odd
+    name plainly instead of changing the command)."""
+    return "@" + _COMMAND_BREAKERS.sub("_", discord_name)
+
+
 def signup_commands(available: list[Person], unavailable: list[Person]) -> str:
     """The /adduser block of 60 §6.4: auto, tentative, absent, reminder line; empty ones left out."""
     auto, tentative, absent = signup_groups(available, unavailable)
@@ -322,7 +334,7 @@ def signup_commands(available: list[Person], unavailable: list[Person]) -> str:
     if auto:
         lines = [f"# Auto-signed up ({len(auto)}):"]
         lines += [
-            f"/adduser [EVENT_ID] @{p.discord} class:{p.class_name or 'Unknown'} "
+            f"/adduser [EVENT_ID] {mention(p.discord)} class:{p.class_name or 'Unknown'} "
             f"spec:{p.role or 'Melee'}"
             for p in auto
         ]
@@ -330,16 +342,17 @@ def signup_commands(available: list[Person], unavailable: list[Person]) -> str:
     if tentative:
         lines = [f"# Tentative ({len(tentative)}):"]
         lines += [
-            f"/adduser [EVENT_ID] @{p.discord} class:{p.class_name or 'Unknown'} spec:Tentative"
+            f"/adduser [EVENT_ID] {mention(p.discord)} class:{p.class_name or 'Unknown'} "
+            "spec:Tentative"
             for p in tentative
         ]
         sections.append("\n".join(lines))
     if absent:
         lines = [f"# Marked absent ({len(absent)}):"]
-        lines += [f"/adduser [EVENT_ID] @{p.discord} status:Absence" for p in absent]
+        lines += [f"/adduser [EVENT_ID] {mention(p.discord)} status:Absence" for p in absent]
         sections.append("\n".join(lines))
     if reminders:
-        names = ", ".join(p.discord for p in reminders)
+        names = ", ".join(mention(p.discord)[1:] for p in reminders)
         sections.append(f"# Wants 5pm reminder ({len(reminders)}): {names}")
     if not sections:
         return NO_SIGNUPS_TEXT

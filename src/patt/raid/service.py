@@ -163,7 +163,7 @@ async def _member_by_name(session: AsyncSession, discord: str) -> GuildMember:
         result = await session.execute(
             select(GuildMember)
             .options(selectinload(GuildMember.rank))
-            .where(func.lower(GuildMember.discord_username) == name.lower())
+            .where(func.lower(GuildMember.discord_username) == func.lower(name))
         )
         member = result.scalar_one_or_none()
     if member is None:
@@ -183,7 +183,7 @@ async def set_main(
             select(Character)
             .where(
                 Character.member_id == member.id,
-                func.lower(Character.name) == name.lower(),
+                func.lower(Character.name) == func.lower(name),
                 Character.removed_at.is_(None),
             )
             .order_by(Character.id)

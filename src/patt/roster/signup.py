@@ -173,7 +173,7 @@ async def _find_or_create_member(
     session: AsyncSession, name: str, viewer: GuildMember | None, officer: bool
 ) -> tuple[GuildMember, bool]:
     member = await session.scalar(
-        select(GuildMember).where(func.lower(GuildMember.discord_username) == name.lower())
+        select(GuildMember).where(func.lower(GuildMember.discord_username) == func.lower(name))
     )
     if member is not None:
         own = viewer is not None and viewer.id == member.id
@@ -241,7 +241,7 @@ async def submit(
     )
     character = await session.scalar(
         select(Character).where(
-            func.lower(Character.name) == submission.character_name.lower(),
+            func.lower(Character.name) == func.lower(submission.character_name),
             Character.realm_slug == home_realm_slug,
         )
     )

@@ -319,7 +319,7 @@ async def _create_member(
     wanted = user.username[:100]
     username: str | None = wanted
     taken = await session.scalar(
-        select(GuildMember.id).where(func.lower(GuildMember.discord_username) == wanted.lower())
+        select(GuildMember.id).where(func.lower(GuildMember.discord_username) == func.lower(wanted))
     )
     if taken is not None:
         log.warning(

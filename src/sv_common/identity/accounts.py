@@ -19,6 +19,7 @@ from sv_common.db.models import GuildMember, GuildRank, User
 from sv_common.errors import BadRequest, Conflict, Forbidden, Invalid, Unauthorized
 from sv_common.identity import members as member_service
 from sv_common.identity import ranks as rank_service
+from sv_common.identity.names import INVISIBLE_MESSAGE, invisible_character
 
 INVALID_CREDENTIALS = "Invalid credentials."
 
@@ -104,6 +105,9 @@ async def create_guild_leader(
     username = discord_username.strip()
     if not username or len(username) > 100:
         raise Invalid("Discord username must be 1–100 characters.")
+    for label, value in (("Discord username", username), ("Display name", display_name or "")):
+        if invisible_character(value) is not None:
+            raise Invalid(f"{label} {INVISIBLE_MESSAGE}.")
     top = await rank_service.top_rank(session)
     if top is None:
         raise Conflict("No ranks configured — run the seed first.")

@@ -97,7 +97,7 @@ async def find_character(session: AsyncSession, name: str, realm_slug: str) -> C
     return (
         await session.execute(
             select(Character).where(
-                func.lower(Character.name) == name.lower(), Character.realm_slug == realm_slug
+                func.lower(Character.name) == func.lower(name), Character.realm_slug == realm_slug
             )
         )
     ).scalar_one_or_none()

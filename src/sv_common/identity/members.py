@@ -60,7 +60,7 @@ async def find_by_username(session: AsyncSession, username: str) -> GuildMember 
     query = (
         member_query()
         .options(selectinload(GuildMember.user))
-        .where(func.lower(GuildMember.discord_username) == username.strip().lower())
+        .where(func.lower(GuildMember.discord_username) == func.lower(username.strip()))
     )
     return (await session.execute(query)).scalar_one_or_none()
 

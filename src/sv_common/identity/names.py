@@ -75,6 +75,23 @@ def tokens(text: str | None) -> list[str]:
     return found
 
 
+# ------------------------------------------------------------------ invisible characters
+# Unicode categories a person's name never needs: control characters (Cc), format characters —
+# zero-width spaces and joiners, bidirectional overrides, the byte-order mark (Cf) — line and
+# paragraph separators (Zl, Zp), private-use, surrogate and unassigned code points (Co, Cs,
+# Cn). They make two names look the same or reorder text on screen, so they are refused.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+INVISIBLE_MESSAGE = "must not contain control, invisible or text-direction characters"
+
+
+def invisible_character(text: str) -> str | None:
+    """The first refused character as `U+XXXX`, or None when the text has none."""
+    for ch in text:
+        if unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
 # ------------------------------------------------------------- stored forms of typed names
 
 _CURRENT_USERNAME = re.compile(r"[A-Za-z0-9_.]{2,32}")
@@ -92,7 +109,11 @@ def normalise_discord_name(value: str) -> str | None:
         text_value = text_value[1:].strip()
     if _CURRENT_USERNAME.fullmatch(text_value):
         return text_value.lower()
-    if _LEGACY_USERNAME.fullmatch(text_value) and text_value == text_value.strip():
+    if (
+        _LEGACY_USERNAME.fullmatch(text_value)
+        and text_value == text_value.strip()
+        and invisible_character(text_value) is None
+    ):
         return text_value
     return None
 
