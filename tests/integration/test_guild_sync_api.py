@@ -4,6 +4,7 @@ through the trigger against the fake Blizzard API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -195,6 +196,26 @@ async def test_upload_over_five_megabytes_is_413_and_writes_nothing(
     body = json.dumps(upload(row("Aldrameth", guild_note="GM"), padding=padding))
     assert len(body.encode()) > 5 * 1024 * 1024
     response = await post_upload(client, body)
+    assert response.status_code == 413
+    assert response.json()["ok"] is False
+    assert await snapshot_counts(db) == before
+
+
+async def test_streamed_upload_over_five_megabytes_is_413_and_writes_nothing(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    """Without a Content-Length (chunked), the limit applies to the bytes as they arrive."""
+    before = await snapshot_counts(db)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"characters": [{"name": "Aldrameth"}], "padding": "'
+        for _ in range(6):
+            yield b"x" * (1024 * 1024)
+        yield b'"}'
+
+    response = await client.post(
+        UPLOAD, content=chunks(), headers={"Content-Type": "application/json", **key_headers()}
+    )
     assert response.status_code == 413
     assert response.json()["ok"] is False
     assert await snapshot_counts(db) == before
@@ -443,10 +464,6 @@ async def test_upload_status_describes_the_last_upload(client: httpx.AsyncClient
 
 
 # ============================================================================ Blizzard trigger
-async def _no_sleep(seconds: float) -> None:
-    """Retries of a failing fake happen at once (the client's backoff is tested elsewhere)."""
-
-
 BlizzardSetup = Callable[..., FakeBlizzard]
 
 
@@ -466,8 +483,10 @@ async def blizzard(app: Any) -> AsyncIterator[BlizzardSetup]:
         app.state.settings = settings
         guild_sync = app.state.guild_sync
         guild_sync.settings = settings
+        # jitter 0: retries of a failing fake need no backoff wait (the backoff itself is
+        # tested in tests/unit); sleeps and the sync deadline stay on the real clock
         client = BlizzardClient(
-            blizzard_config(settings), transport=fake.transport(), sleep=_no_sleep
+            blizzard_config(settings), transport=fake.transport(), rng=lambda: 0.0
         )
         guild_sync._blizzard = client
         clients.append(client)
@@ -560,6 +579,34 @@ async def test_blizzard_trigger_is_409_while_a_sync_holds_the_lock(
     assert fake.requests == 0 and fake.token_requests == 0
     # once the other run is over, a trigger works again
     assert (await trigger_sync(app, client, officer)).status == "success"
+
+
+async def test_a_running_sync_shows_in_status_and_refuses_a_second_trigger(
+    app: Any, client: httpx.AsyncClient, factory: Factory, blizzard: BlizzardSetup
+) -> None:
+    officer = await factory.officer()
+    answer = asyncio.Event()
+
+    async def blizzard_is_slow(seconds: float) -> None:
+        await answer.wait()  # the fake's latency lasts until the test lets it answer
+
+    blizzard(FakeBlizzard(latency=1.0, sleep=blizzard_is_slow))
+    first = await client.post(BLIZZARD, headers=officer.headers)
+    assert first.status_code == 202
+    source = (await client.get("/api/guild-sync/status", headers=officer.headers)).json()["data"][
+        "sources"
+    ]["blizzard_api"]
+    assert source["running"] is True and source["last_run"]["status"] == "running"
+    assert source["last_run"]["id"] == first.json()["data"]["sync_log_id"]
+    second = await client.post(BLIZZARD, headers=officer.headers)
+    assert second.status_code == 409
+
+    answer.set()
+    await app.state.guild_sync.wait_idle()
+    source = (await client.get("/api/guild-sync/status", headers=officer.headers)).json()["data"][
+        "sources"
+    ]["blizzard_api"]
+    assert source["running"] is False and source["last_run"]["status"] == "success"
 
 
 async def test_blizzard_trigger_rejects_a_bad_body(
