@@ -22,6 +22,7 @@ from patt.guild_sync.runtime import blizzard_config
 from sv_common.db import locks
 from sv_common.db.enums import IssueType
 from sv_common.db.models import Character, IdentityLink, SyncLog
+from sv_common.guild_sync import addon_ingest
 from sv_common.guild_sync.blizzard_client import BlizzardClient
 from sv_common.guild_sync.fake_blizzard import FakeBlizzard, RosterMode, generate_guild
 from sv_common.identity import characters as character_service
@@ -296,6 +297,23 @@ async def test_invalid_uploads_are_422_with_the_first_problem(
     assert response.status_code == 422
     assert response.json() == {"ok": False, "error": message}
     assert await snapshot_counts(db) == before
+
+
+async def test_upload_while_the_roster_is_being_written_is_503_busy(
+    app: Any, client: httpx.AsyncClient, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(addon_ingest, "LOCK_WAIT_SECONDS", 0.2)  # instead of 30 s
+    before = await snapshot_counts(db)
+    held = await locks.try_acquire(app.state.engine, locks.ROSTER_WRITE)  # a Blizzard write
+    assert held is not None
+    try:
+        response = await post_upload(client, upload(row("Aldrameth")))
+    finally:
+        await held.release()
+    assert response.status_code == 503
+    assert response.json() == {"ok": False, "error": "busy, retry later"}
+    assert await snapshot_counts(db) == before
+    assert (await post_upload(client, upload(row("Aldrameth")))).status_code == 200
 
 
 async def test_other_guild_name_is_compared_case_insensitively(client: httpx.AsyncClient) -> None:
@@ -808,7 +826,12 @@ async def test_status_shape_and_auth(
     assert blizzard_source["last_success_at"] == last["completed_at"]
     addon = data["sources"]["addon_upload"]["last_run"]
     assert addon["status"] == "success" and addon["found"] == 1
-    assert data["sources"]["discord_bot"]["configured"] is False
+    discord = data["sources"]["discord_bot"]
+    assert (discord["configured"], discord["state"], discord["next_run_at"]) == (
+        False,
+        "disabled",
+        None,
+    )
     # the pipeline after the sync found the unlinked characters
     assert data["open_issues"]["orphan_wow"] == 2
     assert set(data["open_issues"]) == {str(t) for t in IssueType}
