@@ -7,11 +7,15 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
+from pathlib import Path
 
 import pytest
+from tests.conftest import make_settings
 
+from patt.guild_sync import scheduler as scheduler_module
 from patt.guild_sync.pipeline import PipelineRunner
-from patt.guild_sync.scheduler import next_at_hours, next_daily, previous_at_hours
+from patt.guild_sync.scheduler import Scheduler, next_at_hours, next_daily, previous_at_hours
+from sv_common import clock
 
 HOURS = [1, 7, 13, 19]
 
@@ -226,3 +230,73 @@ async def test_stop_cancels_a_pending_debounce_and_the_running_run() -> None:
     await gate.running.wait()
     await runner.stop()
     assert not runner.running and runner.runs_done == 0
+
+
+# ------------------------------------------------------ scheduled jobs with an early wake-up
+class StubGuildSync:
+    """What the Blizzard and housekeeping jobs use of GuildSync, counting the runs."""
+
+    def __init__(self) -> None:
+        self.settings = make_settings(Path("/nonexistent"), scheduler_enabled=True)
+        self.blizzard_configured = True
+        self.runs: list[datetime] = []
+
+    async def blizzard_sync(self, **_: object) -> None:
+        self.runs.append(clock.now())
+
+    async def housekeeping(self) -> dict[str, int]:
+        self.runs.append(clock.now())
+        return {}
+
+
+async def run_job_waking_early(
+    monkeypatch: pytest.MonkeyPatch, job: str, *, start: datetime, slots: int
+) -> tuple[list[datetime], StubGuildSync]:
+    """Run a scheduled job whose sleeps end 2 s before the wall-clock target (asyncio sleeps on
+    the monotonic clock; an NTP-slewed wall clock can lag behind it), for `slots` sleeps."""
+    guild_sync = StubGuildSync()
+    scheduler = Scheduler(guild_sync)  # type: ignore[arg-type]
+    targets: list[datetime] = []
+
+    async def recent_success(*_: object) -> datetime:
+        return clock.now()  # no catch-up run at leader start
+
+    async def sleep_until(moment: datetime) -> None:
+        targets.append(moment)
+        if len(targets) > slots:
+            raise asyncio.CancelledError
+        clock.set_now(moment - timedelta(seconds=2))
+
+    monkeypatch.setattr(scheduler_module, "last_success", recent_success)
+    monkeypatch.setattr(scheduler, "_sleep_until", sleep_until)
+    clock.set_now(start)
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await getattr(scheduler, job)()
+    finally:
+        clock.reset()
+    return targets, guild_sync
+
+
+async def test_blizzard_job_runs_once_per_slot_even_when_woken_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    targets, guild_sync = await run_job_waking_early(
+        monkeypatch, "_blizzard_job", start=utc(2026, 2, 21, 6, 0), slots=3
+    )
+    assert targets[:3] == [utc(2026, 2, 21, 7), utc(2026, 2, 21, 13), utc(2026, 2, 21, 19)]
+    assert len(guild_sync.runs) == 3  # not twice for 07:00
+
+
+async def test_housekeeping_runs_once_a_day_even_when_woken_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    targets, guild_sync = await run_job_waking_early(
+        monkeypatch, "_housekeeping_job", start=utc(2026, 12, 30, 12, 0), slots=3
+    )
+    assert targets[:3] == [
+        utc(2026, 12, 31, 3, 30),
+        utc(2027, 1, 1, 3, 30),
+        utc(2027, 1, 2, 3, 30),
+    ]
+    assert len(guild_sync.runs) == 3
