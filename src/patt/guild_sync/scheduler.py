@@ -183,6 +183,8 @@ class Scheduler:
 
     # ------------------------------------------------------------------ jobs
     async def _sleep_until(self, moment: datetime) -> None:
+        # asyncio sleeps on the monotonic clock, so this may end a little before `moment` on
+        # the wall clock (NTP slewing): callers compute the next slot from `moment`, not now.
         await asyncio.sleep(max(0.0, (moment - clock.now()).total_seconds()))
 
     async def _guarded(self, name: str, work: Callable[[], Awaitable[Any]]) -> None:
@@ -206,8 +208,10 @@ class Scheduler:
             await self._guarded("blizzard", self._run_blizzard)
         elif latest < missed and now - missed < BLIZZARD_MISFIRE_GRACE:
             await self._guarded("blizzard", self._run_blizzard)
+        slot = clock.now()
         while True:
-            await self._sleep_until(next_at_hours(clock.now(), hours))
+            slot = next_at_hours(max(clock.now(), slot), hours)
+            await self._sleep_until(slot)
             await self._guarded("blizzard", self._run_blizzard)
 
     async def _run_blizzard(self) -> None:
@@ -239,8 +243,10 @@ class Scheduler:
             first = False
 
     async def _housekeeping_job(self) -> None:
+        slot = clock.now()
         while True:
-            await self._sleep_until(next_daily(clock.now(), HOUSEKEEPING_AT))
+            slot = next_daily(max(clock.now(), slot), HOUSEKEEPING_AT)
+            await self._sleep_until(slot)
             await self._guarded("housekeeping", self.guild_sync.housekeeping)
 
     # ------------------------------------------------------------------ status

@@ -47,7 +47,14 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 def _rematch_later(request: Request, background: BackgroundTasks) -> None:
     """After the commit, ask for a pipeline run (issues settled by the change close)."""
-    background.add_task(request.app.state.guild_sync.pipeline.request, "manual link change")
+    pipeline = request.app.state.guild_sync.pipeline
+
+    # An async task runs on the event loop; a plain function would run in a worker thread,
+    # where `request()` cannot start the pipeline task (no running loop there).
+    async def request_pipeline() -> None:
+        pipeline.request("manual link change")
+
+    background.add_task(request_pipeline)
 
 
 @router.get("/persons", response_model=Envelope[PersonsPage])

@@ -50,6 +50,19 @@ def _no_booleans(value: Any) -> Any:
     return value
 
 
+def _storable_text(value: Any) -> Any:
+    """PostgreSQL text holds neither NUL characters nor lone surrogates (JSON `\\ud800`): such a
+    string is a 422 here, not a database error after the upload was already logged."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text") from None
+    return value
+
+
 class AddonCharacter(BaseModel):
     """One guild-roster row exported by the addon (unknown keys ignored)."""
 
@@ -67,6 +80,7 @@ class AddonCharacter(BaseModel):
     officer_note: str | None = Field(default=None, max_length=NOTE_MAX)
 
     _numbers = field_validator("level", "rank", mode="before")(_no_booleans)
+    _texts = field_validator("*", mode="before")(_storable_text)
 
 
 class AddonUpload(BaseModel):
@@ -83,6 +97,7 @@ class AddonUpload(BaseModel):
     characters: list[AddonCharacter] = Field(default_factory=list, max_length=MAX_CHARACTERS)
 
     _export_time = field_validator("export_time", mode="before")(_no_booleans)
+    _texts = field_validator("*", mode="before")(_storable_text)
 
     @field_validator("can_view_officer_note", mode="before")
     @classmethod
