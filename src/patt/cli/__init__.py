@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from patt.cli import accounts, campaign, database, demo, serve, sheets, sync
 from patt.cli.common import NotConfigured, UserError
@@ -23,9 +24,18 @@ COMMANDS = (serve, database, accounts, demo, sync, sheets, campaign)
 __all__ = ["NotConfigured", "UserError", "build_parser", "main"]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviated options: `--force` must never stand for the destructive
+    `--force-removals`. Sub-command parsers are made of the same class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every command has --help)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="patt",
         description="PATT guild platform: run the site and manage its database. With no "
         "DATABASE_URL every command uses (and starts) the embedded PostgreSQL in PATT_DATA_DIR.",
@@ -42,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
+    if handler is None:  # a command group without its action: that group's help
+        getattr(args, "help_parser", parser).print_help()
         return 2
     try:
         return int(handler(args, get_settings()) or 0)

@@ -17,6 +17,7 @@ def register(sub: Any) -> None:
         help="campaign tools (recount)",
         description="Campaign tools for officers and operators.",
     )
+    campaign.set_defaults(help_parser=campaign)
     actions = campaign.add_subparsers(dest="campaign_command", metavar="ACTION")
     recount = actions.add_parser(
         "recount",

@@ -49,6 +49,7 @@ def register(sub: Any) -> None:
     up = db_sub.add_parser(
         "upgrade", help="apply all migrations", description="Apply all migrations."
     )
+    db.set_defaults(help_parser=db)
     up.set_defaults(handler=cmd_db_upgrade)
     cur = db_sub.add_parser(
         "current", help="show the current revision", description="Show the current revision."

@@ -315,6 +315,7 @@ def register(sub: Any) -> None:
         "Exit codes: 0 success, 1 error, 2 bad usage, 3 already running, 4 not configured, "
         "5 partial.",
     )
+    sync.set_defaults(help_parser=sync)
     steps = sync.add_subparsers(dest="sync_step", metavar="STEP")
     blizzard = steps.add_parser(
         "blizzard",

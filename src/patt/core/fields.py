@@ -57,6 +57,9 @@ Snowflake = Annotated[str, AfterValidator(_snowflake)]
 VisibleText = Annotated[str, AfterValidator(_visible)]
 """A name people type and others read: no control, zero-width or text-direction characters."""
 
+Name100 = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_visible)]
+"""A visible name of 1–100 characters (display names, Discord usernames)."""
+
 
 IsoTime = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
 """A timezone-aware time, written as ISO 8601 with its offset (`…+00:00`)."""

@@ -19,7 +19,7 @@ from pydantic import (
     Field,
 )
 
-from patt.core.fields import Id, IsoTime, Snowflake, VisibleText
+from patt.core.fields import Id, IsoTime, Name100, Snowflake
 from patt.core.schemas import Body, ReadModel
 from sv_common.db.models import Character, GuildMember
 from sv_common.errors import Invalid
@@ -48,18 +48,18 @@ class RankUpdate(Body):
 class MemberCreate(Body):
     """POST /api/v1/admin/members."""
 
-    discord_username: VisibleText | None = Field(default=None, min_length=1, max_length=100)
+    discord_username: Name100 | None = None
     discord_id: Snowflake | None = None
-    display_name: VisibleText | None = Field(default=None, min_length=1, max_length=100)
+    display_name: Name100 | None = None
     rank_id: Id | None = None
 
 
 class MemberUpdate(Body):
     """PATCH /api/v1/admin/members/{id}: null clears discord_id, discord_username and notes."""
 
-    discord_username: VisibleText | None = Field(default=None, min_length=1, max_length=100)
+    discord_username: Name100 | None = None
     discord_id: Snowflake | None = None
-    display_name: VisibleText | None = Field(default=None, min_length=1, max_length=100)
+    display_name: Name100 | None = None
     rank_id: Id | None = None
     rank_source: Literal["manual", "discord_sync"] | None = None
     notes: str | None = Field(default=None, max_length=5000)
