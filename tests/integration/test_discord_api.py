@@ -384,3 +384,26 @@ async def test_sync_and_report_buttons(
     await client.post("/admin/discord/report", data={"csrf_token": CSRF})
     assert f"Reported {open_issues} open issues" in (await client.get("/admin/discord")).text
     assert service.posts[-1][0] == CHANNEL
+
+
+async def test_a_broken_fake_file_shows_as_broken_without_revealing_its_path(
+    app: Any, client: httpx.AsyncClient, factory: Factory, db: AsyncSession, tmp_path: Path
+) -> None:
+    officer = await factory.officer()
+    source = tmp_path / "discord.json"
+    source.write_text("{broken")
+    app.state.discord = FakeDiscordService.from_file(source)
+    health = (await client.get("/api/health")).json()["data"]
+    assert health["discord"] == "error"
+    response = await client.post("/api/guild-sync/discord/trigger", headers=officer.headers)
+    assert response.status_code == 202
+    await app.state.guild_sync.wait_idle()
+    row = (await db.scalars(select(SyncLog))).one()
+    await db.refresh(row)
+    assert "discord.json" in (row.error_message or "")
+    assert str(tmp_path) not in (row.error_message or "")
+    log_page = await client.get("/api/guild-sync/log", headers=officer.headers)
+    assert str(tmp_path) not in log_page.text
+    source.write_text('{"roles": [], "members": []}')
+    await app.state.discord.list_members()  # the file is fixed: the fake recovers
+    assert (await client.get("/api/health")).json()["data"]["discord"] == "fake"

@@ -58,8 +58,9 @@ async def _send_error(send: Send, path: str, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(BaseException):  # noqa: N818
+    """A streamed body passed its limit. Not an `Exception`: FastAPI turns any `Exception` raised
+    while it reads a body into a generic 400, and this must reach `_run_limited` to become 413."""
 
 
 PAGE_FORM_LIMIT = 64 * 1024

@@ -17,12 +17,13 @@ router = APIRouter(tags=["health"])
 
 
 def discord_state(request: Request) -> str:
-    """`disabled|connecting|ready|error`, or `fake` with the file-backed fake."""
+    """`disabled|connecting|ready|error`, or `fake` with a working file-backed fake."""
     service = getattr(request.app.state, "discord", None)
     if service is None:
         return "disabled"
     if getattr(service, "is_file_fake", False):
-        return "fake"
+        # a fake whose file cannot be read is as broken as a bot that cannot log in
+        return "error" if getattr(service, "file_error", None) else "fake"
     return str(getattr(service, "state", "disabled"))
 
 

@@ -145,12 +145,19 @@ async def roster_data(request: Request, db: DB) -> Response:
     return Response(body, media_type="application/json", headers=NO_STORE)
 
 
-@sheet_router.api_route(
-    "/roster-data", methods=["POST", "PUT", "PATCH", "DELETE"], response_model=SheetError
-)
 async def roster_data_write() -> JSONResponse:
     """Old clients wrote to the sheet here; the platform does not accept it."""
     return JSONResponse({"success": False, "error": "Not supported"}, status_code=405)
+
+
+for _method in ("POST", "PUT", "PATCH", "DELETE"):  # one route each: distinct operation ids
+    sheet_router.add_api_route(
+        "/roster-data",
+        roster_data_write,
+        methods=[_method],
+        response_model=SheetError,
+        operation_id=f"roster_data_write_{_method.lower()}",
+    )
 
 
 @sheet_router.post(

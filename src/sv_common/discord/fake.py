@@ -188,22 +188,30 @@ def parse_fixture(data: Any) -> tuple[list[DiscordRole], list[DiscordMemberInfo]
 def load_fixture_file(
     path: str | Path,
 ) -> tuple[list[DiscordRole], list[DiscordMemberInfo], set[str]]:
-    """Read and validate a fixture file; FakeFixtureError names the file and the problem."""
+    """Read and validate a fixture file; FakeFixtureError names the file and the problem.
+
+    Messages name the file, not its path: they reach officers (sync log, pages), who have no
+    business with the server's directories; the full path is logged for the operator.
+    """
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise FakeFixtureError(f"cannot read Discord fake file {source}: {exc}") from exc
+        log.error("cannot read Discord fake file %s: %s", source, exc)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+        raise FakeFixtureError(f"cannot read Discord fake file {source.name}: {reason}") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
+        log.error("Discord fake file %s is not valid JSON", source)
         raise FakeFixtureError(
-            f"Discord fake file {source} is not valid JSON (line {exc.lineno}: {exc.msg})"
+            f"Discord fake file {source.name} is not valid JSON (line {exc.lineno}: {exc.msg})"
         ) from exc
     try:
         return parse_fixture(data)
     except FakeFixtureError as exc:
-        raise FakeFixtureError(f"Discord fake file {source}: {exc}") from exc
+        log.error("Discord fake file %s: %s", source, exc)
+        raise FakeFixtureError(f"Discord fake file {source.name}: {exc}") from exc
 
 
 def embed_to_dict(embed: Embed) -> dict[str, Any]:
