@@ -64,7 +64,7 @@ async def test_change_vote_from_the_page(
     await cast(app, client, voter, campaign_id, entry_ids[:3])
     first = await db.scalar(text("SELECT receipt FROM patt.ballots"))
     page = (await client.get(f"/vote/{campaign_id}")).text
-    assert has_id(page, "change-vote-link")
+    assert has_id(page, "change-vote-link") and has_id(page, "change-note")
     form_page = (await client.get(f"/vote/{campaign_id}?change=1")).text
     assert has_id(form_page, "change-vote-title") and has_id(form_page, "vote-form")
     assert 'name="change" value="1"' in form_page
@@ -143,7 +143,7 @@ async def test_no_quorum_page_declares_no_winner(
     await cast(app, client, voter, campaign_id, entry_ids[:3])
     await close(app, campaign_id)
     html = (await client.get(f"/vote/{campaign_id}")).text
-    assert has_id(html, "no-result")
+    assert has_id(html, "no-result") and has_id(html, "quorum-note")
     assert "1 of 5 eligible members voted, below the 50% quorum" in html
     assert "WINNER" not in html and "result-item--winner" not in html
     login(app, client, officer)
