@@ -4,7 +4,12 @@ campaign, each ballot with a random receipt code.
 The campaign row is locked `FOR SHARE` (a close or edit locks it `FOR UPDATE`, so a vote is
 either counted before a close or sees `closed`), the vote rules run in order, and the ballot
 insert relies on `uq_ballot_campaign_member` (`ON CONFLICT DO NOTHING`): the loser of two
-simultaneous submissions gets 409 and writes nothing.
+simultaneous submissions gets 409 and writes nothing. The same `ON CONFLICT` also absorbs a
+receipt that is already taken in the campaign (`uq_ballot_campaign_receipt`); then a new
+receipt is drawn.
+
+A vote change (campaigns with `allow_vote_change`) takes the same campaign lock, then locks the
+voter's ballot row, so one voter's simultaneous changes run one after another.
 """
 
 from __future__ import annotations
