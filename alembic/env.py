@@ -17,21 +17,15 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL")
     if not url:
-        raise RuntimeError(
-            "No database URL: use `patt db upgrade` (it starts the embedded database)"
-        )
+        raise RuntimeError("No database URL: use `patt db upgrade` (it starts the embedded database)")
     return to_sync_url(url)
 
 
 def run_migrations_online() -> None:
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            include_schemas=True,
-            version_table_schema="public",
-        )
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          include_schemas=True, version_table_schema="public")
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
