@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -536,11 +537,14 @@ async def test_vote_success_shape_and_my_vote(
         f"{PUBLIC}/{campaign['id']}/vote", json=body, headers=voter_headers
     )
     assert response.status_code == 201
+    receipt = response.json()["data"]["receipt"]  # the ballot receipt (40 §9.1)
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", receipt)
     assert response.json() == {
         "ok": True,
         "data": {
             "campaign_id": campaign["id"],
             "member_id": voter.id,
+            "receipt": receipt,
             "votes": [
                 {"entry_id": entry_ids[0], "rank": 1},
                 {"entry_id": entry_ids[1], "rank": 2},
@@ -553,6 +557,7 @@ async def test_vote_success_shape_and_my_vote(
     ]
     assert mine["votes"][0] == {"entry_id": entry_ids[0], "rank": 1}
     assert mine["cast_at"] == T0.isoformat()
+    assert mine["receipt"] == receipt
     _, other = await member(app, factory)
     none = await client.get(f"{PUBLIC}/{campaign['id']}/my-vote", headers=other)
     assert none.status_code == 404 and none.json()["error"] == "You have not voted in this campaign"
@@ -1166,7 +1171,8 @@ async def test_ballot_export_is_anonymised_and_officer_only(
     assert (await client.get(url)).status_code == 401
     data = (await client.get(url, headers=headers)).json()["data"]
     assert data["ballot_count"] == 3 and data["counting_method"] == "weighted"
-    assert all(set(ballot) == {"picks"} for ballot in data["ballots"])
+    # picks and the ballot's receipt (40 §9.1), nothing that names the voter or the time
+    assert all(set(ballot) == {"picks", "receipt"} for ballot in data["ballots"])
     text_body = str(data)
     for handle, _ in voters:
         assert "member_id" not in text_body and f"'{handle.discord_username}'" not in text_body

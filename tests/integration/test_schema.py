@@ -49,6 +49,7 @@ def test_every_spec_table_exists(database_url: str) -> None:
         "ballots",
         "votes",
         "campaign_results",
+        "campaign_eligible_voters",
         "contest_agent_log",
         "mito_quotes",
         "mito_titles",

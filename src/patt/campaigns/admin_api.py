@@ -164,22 +164,29 @@ async def export_ballots(
             ballot_count=len(ballots),
             ballots=[
                 AnonymousBallot(
-                    picks=[PickRead(entry_id=e, rank=r) for r, e in enumerate(ballot, start=1)]
+                    receipt=receipt,
+                    picks=[PickRead(entry_id=e, rank=r) for e, r in sorted(picks, key=_by_rank)],
                 )
-                for ballot in ballots
+                for receipt, picks in ballots
             ],
         )
     )
 
 
-def _ballots_csv(campaign: Campaign, ballots: list[list[int]]) -> Response:
-    """One row per ballot: its number, then the entry id at each rank."""
+def _by_rank(pick: tuple[int, int]) -> tuple[int, int]:
+    return pick[1], pick[0]
+
+
+def _ballots_csv(campaign: Campaign, ballots: list[tuple[str, list[tuple[int, int]]]]) -> Response:
+    """One row per ballot: its number, then the entry id at each rank (the receipts are in the
+    JSON export and the published ballot list; this header is a contract of its own)."""
     picks = campaign.picks_per_voter
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["ballot", *[f"rank_{r}" for r in range(1, picks + 1)]])
-    for number, ballot in enumerate(ballots, start=1):
-        writer.writerow([number, *ballot, *[""] * (picks - len(ballot))])
+    for number, (_, chosen) in enumerate(ballots, start=1):
+        ordered = [entry_id for entry_id, _ in sorted(chosen, key=_by_rank)]
+        writer.writerow([number, *ordered, *[""] * (picks - len(ordered))])
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",

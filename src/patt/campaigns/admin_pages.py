@@ -64,6 +64,9 @@ LABELS = {
     "duration_hours": "Duration",
     "discord_channel_id": "Discord channel ID",
     "early_close_if_all_voted": "Early close",
+    "quorum_percent": "Quorum",
+    "eligibility_snapshot": "Eligibility snapshot",
+    "allow_vote_change": "Vote changes",
     "name": "Name",
     "image_url": "Image URL",
     "associated_member_id": "Associated member",
@@ -82,7 +85,12 @@ CAMPAIGN_FORM_FIELDS = (
     "duration_hours",
     "discord_channel_id",
     "early_close_if_all_voted",
+    "quorum_percent",
+    "eligibility_snapshot",
+    "allow_vote_change",
 )
+# The settings form's checkboxes (absent from a submitted form when unticked).
+CHECKBOXES = ("early_close_if_all_voted", "eligibility_snapshot", "allow_vote_change")
 ENTRY_FORM_FIELDS = ("name", "description", "image_url", "associated_member_id", "sort_order")
 
 
@@ -160,10 +168,17 @@ def campaign_fields(form: dict[str, str]) -> dict[str, Any]:
         "min_rank_to_view": _int(form, "min_rank_to_view"),
         "start_at": parse_start(form.get("start_at", "")),
         "duration_hours": _int(form, "duration_hours", required=True),
-        "early_close_if_all_voted": form.get("early_close_if_all_voted") in ("on", "true", "1"),
+        "early_close_if_all_voted": _ticked(form, "early_close_if_all_voted"),
         "discord_channel_id": form.get("discord_channel_id", ""),
+        "quorum_percent": _int(form, "quorum_percent"),
+        "eligibility_snapshot": _ticked(form, "eligibility_snapshot"),
+        "allow_vote_change": _ticked(form, "allow_vote_change"),
     }
     return CampaignCreate(**data).model_dump()
+
+
+def _ticked(form: dict[str, str], name: str) -> bool:
+    return form.get(name) in ("on", "true", "1")
 
 
 def _entry_fields(form: dict[str, str], model: type[BaseModel]) -> dict[str, Any]:
@@ -196,6 +211,9 @@ def form_values(campaign: Campaign | None = None) -> dict[str, Any]:
             "duration_hours": "168",
             "discord_channel_id": "",
             "early_close_if_all_voted": True,
+            "quorum_percent": "",
+            "eligibility_snapshot": False,
+            "allow_vote_change": False,
         }
     return {
         "title": campaign.title,
@@ -211,16 +229,18 @@ def form_values(campaign: Campaign | None = None) -> dict[str, Any]:
         "duration_hours": str(campaign.duration_hours),
         "discord_channel_id": campaign.discord_channel_id or "",
         "early_close_if_all_voted": campaign.early_close_if_all_voted,
+        "quorum_percent": "" if campaign.quorum_percent is None else str(campaign.quorum_percent),
+        "eligibility_snapshot": campaign.eligibility_snapshot,
+        "allow_vote_change": campaign.allow_vote_change,
     }
 
 
 def _submitted_values(form: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {
-        key: _without_nul(form.get(key, ""))
-        for key in form_values()
-        if key != "early_close_if_all_voted"
+        key: _without_nul(form.get(key, "")) for key in form_values() if key not in CHECKBOXES
     }
-    values["early_close_if_all_voted"] = form.get("early_close_if_all_voted") in ("on", "true", "1")
+    for name in CHECKBOXES:
+        values[name] = _ticked(form, name)
     return values
 
 

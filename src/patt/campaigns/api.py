@@ -9,19 +9,29 @@ caller's own ballot. Results rows are returned as the counting produced them (th
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
-from patt.campaigns import checker, results, rules, service, voting
+from patt.campaigns import audit, checker, receipts, results, rules, service, voting
 from patt.campaigns.deps import CampaignId, reconcile_all
-from patt.campaigns.schemas import BallotCast, CampaignRead, MyVote, ResultRow, parse_vote_body
+from patt.campaigns.schemas import (
+    AnonymousBallot,
+    BallotCast,
+    CampaignRead,
+    MyVote,
+    PickRead,
+    PublishedBallotList,
+    ResultRow,
+    ResultsEnvelope,
+    parse_vote_body,
+)
 from patt.core.envelope import Envelope, ok
 from patt.deps import DB, CurrentMember, OptionalMember
 from sv_common.db.enums import CampaignStatus
 from sv_common.db.models import Campaign, GuildMember
-from sv_common.errors import Forbidden, NotFound, Unauthorized
+from sv_common.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 
@@ -69,9 +79,10 @@ async def get_campaign(
     return ok(CampaignRead.public(campaign, officer=_is_officer(request, viewer)))
 
 
-@router.get("/{campaign_id}/results", response_model=Envelope[list[ResultRow]])
+@router.get("/{campaign_id}/results", response_model=ResultsEnvelope)
 async def get_results(campaign_id: CampaignId, db: DB, viewer: OptionalMember) -> Response:
-    """Final results after close; live standings only to members who voted."""
+    """Final results after close, with the close-time `audit` snapshot beside `data`; live
+    standings only to members who voted (`audit` null)."""
     campaign = await service.get_campaign(db, campaign_id, message=NOT_FOUND, with_entries=False)
     check_view(campaign, viewer)
     if campaign.status not in ("closed", "archived"):
@@ -79,7 +90,8 @@ async def get_results(campaign_id: CampaignId, db: DB, viewer: OptionalMember) -
             raise Forbidden("Results not yet available")
         if not await voting.has_voted(db, campaign_id=campaign.id, member_id=viewer.id):
             raise Forbidden("Vote to see live standings")
-    return ok(await results.get_results(db, campaign))
+    rows = await results.get_results(db, campaign)
+    return ok(rows, beside={"audit": audit.audit_of(campaign)})
 
 
 @router.get("/{campaign_id}/results/live", response_model=Envelope[list[ResultRow]])
@@ -118,3 +130,58 @@ async def my_vote(campaign_id: CampaignId, db: DB, member: CurrentMember) -> Res
     if ballot is None:
         raise NotFound("You have not voted in this campaign")
     return ok(ballot)
+
+
+@router.put("/{campaign_id}/vote", response_model=Envelope[BallotCast])
+async def change_vote(
+    campaign_id: CampaignId, request: Request, db: DB, member: CurrentMember
+) -> Response:
+    """Replace the caller's ballot (campaigns that allow vote changes, until close); the answer
+    carries the new receipt."""
+    picks = parse_vote_body(await request.body())
+    result = await voting.change_vote(db, campaign_id=campaign_id, member=member, picks=picks)
+    return ok(result.data)
+
+
+@router.get(
+    "/{campaign_id}/ballots",
+    response_model=Envelope[PublishedBallotList],
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def published_ballots(
+    campaign_id: CampaignId,
+    db: DB,
+    viewer: OptionalMember,
+    format: Annotated[Literal["json", "text"], Query()] = "json",
+) -> Response:
+    """The anonymised ballot list of a closed campaign, ordered by receipt, for anyone who can
+    view the campaign: voters find their receipt in it. `?format=text` is the canonical ballot
+    list itself, whose SHA-256 is the audit's `ballot_digest`."""
+    campaign = await service.get_campaign(db, campaign_id, message=NOT_FOUND, with_entries=False)
+    check_view(campaign, viewer)
+    if campaign.status not in ("closed", "archived"):
+        raise Conflict("The ballot list is published when the campaign closes")
+    ballots = await audit.load_receipted_ballots(db, campaign.id)
+    canonical = receipts.canonical_ballot_list(ballots)
+    if format == "text":
+        return PlainTextResponse(canonical, headers={"Cache-Control": "no-store"})
+    return ok(
+        PublishedBallotList(
+            campaign_id=campaign.id,
+            ballot_count=len(ballots),
+            canonical_format=receipts.CANONICAL_FORMAT,
+            digest=receipts.digest_of_text(canonical),
+            audit_digest=campaign.ballot_digest,
+            ballots=[
+                AnonymousBallot(
+                    receipt=receipt,
+                    picks=[PickRead(entry_id=e, rank=r) for e, r in sorted(picks, key=_by_rank)],
+                )
+                for receipt, picks in ballots
+            ],
+        )
+    )
+
+
+def _by_rank(pick: tuple[int, int]) -> tuple[int, int]:
+    return pick[1], pick[0]

@@ -10,6 +10,10 @@ Choices where the spec is silent:
 - The vote-form error is shown in `#vote-error` above the grid instead of the page flash bar.
 - Instructions name the counting method; IRV and Schulze results explain the count (rounds,
   pairwise table) under the results list.
+- After a vote the flash shows the ballot's receipt once; the "Your Picks" card keeps showing
+  it. Campaigns that allow vote changes offer "Change my vote" (`?change=1`) until close.
+- Closed campaigns show the audit snapshot and how to verify it; `/vote/{id}/ballots` is the
+  published ballot list with a receipt lookup. A campaign below its quorum shows "No result".
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from patt.campaigns import audit, counting, eligibility, receipts, voting
 from patt.campaigns import checker as campaign_checker
-from patt.campaigns import counting, voting
 from patt.campaigns import results as campaign_results
 from patt.campaigns import rules as campaign_rules
 from patt.campaigns.lookup import campaign_or_404
@@ -184,7 +188,9 @@ def schulze_explanation(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"entries": entries, "matrix": matrix}
 
 
-def _view_state(campaign: Campaign, member: GuildMember | None, voted: bool) -> str:
+def _view_state(
+    campaign: Campaign, member: GuildMember | None, voted: bool, refusal: str | None
+) -> str:
     if campaign.status == "draft":
         return "upcoming"
     if campaign.status in ("closed", "archived"):
@@ -193,7 +199,7 @@ def _view_state(campaign: Campaign, member: GuildMember | None, voted: bool) -> 
         return "voted"
     if member is None:
         return "public"
-    if campaign_rules.can_vote(campaign, member):
+    if refusal is None:
         return "can_vote"
     return "view_only"
 
@@ -214,7 +220,20 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
             if member is not None
             else None
         )
-        state = _view_state(campaign, member, my_vote is not None)
+        refusal = (
+            await eligibility.refusal(db, campaign, member)
+            if member is not None and my_vote is None and campaign.status == "live"
+            else None
+        )
+        state = _view_state(campaign, member, my_vote is not None, refusal)
+        # a voter changing their ballot (campaigns that allow it) gets the vote form again
+        changing = (
+            state == "voted"
+            and campaign.allow_vote_change
+            and request.query_params.get("change") == "1"
+        )
+        if changing:
+            state = "can_vote"
         rows: list[dict[str, Any]] = []
         stats: dict[str, Any] | None = None
         if state in ("voted", "closed"):
@@ -230,7 +249,9 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
         flash["text"] if flash and flash["kind"] == "error" and state == "can_vote" else None
     )
     closed = state == "closed"
-    items = result_items(rows, closed=closed)
+    audit_snapshot = audit.audit_of(campaign) if closed else None
+    declared = audit_snapshot is None or audit_snapshot["result_declared"]
+    items = result_items(rows, closed=closed and declared)
     context: dict[str, Any] = {
         "campaign": campaign,
         "state": state,
@@ -245,7 +266,16 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
         "results": items,
         "stats": stats,
         "has_ballots": bool(stats and stats["total_voted"]),
-        "tie_for_first": closed and sum(1 for i in items if i["final_rank"] == 1) >= 2,
+        "tie_for_first": closed and declared and sum(1 for i in items if i["final_rank"] == 1) >= 2,
+        "receipt": my_vote["receipt"] if my_vote else None,
+        "changing": changing,
+        "can_change": campaign.allow_vote_change and campaign.status == "live",
+        "picked": {v["entry_id"]: v["rank"] for v in my_vote["votes"]}
+        if changing and my_vote
+        else {},
+        "audit": audit_snapshot,
+        "declared": declared,
+        "refusal": refusal,
         "irv": irv_explanation(rows) if stats and stats["total_voted"] else None,
         "schulze": schulze_explanation(rows) if stats and stats["total_voted"] else None,
         "ordinal": ordinal,
@@ -295,14 +325,81 @@ async def vote_submit(
         picks = _form_picks(form)
     except ValueError as exc:
         return redirect_with_flash(request, here, "error", str(exc))
+    changing = form.get("change") == "1"
+    record = voting.change_vote if changing else voting.cast_vote
     try:
         async with transaction(factory) as db:
-            cast = await voting.cast_vote(db, campaign_id=campaign_id, member=member, picks=picks)
+            cast = await record(db, campaign_id=campaign_id, member=member, picks=picks)
     except DomainError as exc:
         message = exc.message
         if exc.code == voting.WRONG_PICK_COUNT:
             message = f"Please select exactly {campaign.picks_per_voter} picks."
-        return redirect_with_flash(request, here, "error", message)
-    if cast.early_close_enabled:
+        back = f"{here}?change=1" if changing else here
+        return redirect_with_flash(request, back, "error", message)
+    if cast.early_close_enabled and not changing:
         await campaign_checker.check_early_close(factory, campaign_id)
-    return redirect_with_flash(request, here, "success", "Your vote is in!")
+    done = "Your vote has been changed!" if changing else "Your vote is in!"
+    receipt = cast.data["receipt"]
+    return redirect_with_flash(
+        request,
+        here,
+        "success",
+        f"{done} Your receipt is {receipt}: keep it to find your ballot in the published "
+        "ballot list after the campaign closes.",
+    )
+
+
+@router.get("/vote/{campaign_id}/ballots")
+async def ballot_list_page(
+    request: Request, campaign_id: CampaignPathId, member: PageMember
+) -> Response:
+    """The published ballot list of a closed campaign: every ballot by receipt, with a lookup
+    that highlights the voter's receipt and the digest compared with the audit's."""
+    factory = request.app.state.sessionmaker
+    await campaign_checker.reconcile(factory, campaign_id)
+    async with transaction(factory) as db:
+        campaign = await campaign_or_404(db, campaign_id)
+        if not campaign_rules.can_view(campaign, campaign_rules.viewer_level(member)):
+            if member is None:
+                raise LoginRequired(f"/vote/{campaign.id}/ballots")
+            raise PageError(403, "You don't have permission to view this campaign.")
+        if campaign.status not in ("closed", "archived"):
+            return redirect_with_flash(
+                request,
+                f"/vote/{campaign.id}",
+                "info",
+                "The ballot list is published when the campaign closes.",
+            )
+        ballots = await audit.load_receipted_ballots(db, campaign.id)
+        mine = (
+            await voting.get_my_vote(db, campaign_id=campaign.id, member_id=member.id)
+            if member is not None
+            else None
+        )
+    names = {e.id: e.name for e in campaign.entries}
+    canonical = receipts.canonical_ballot_list(ballots)
+    typed = request.query_params.get("receipt", "")[:40]
+    wanted = receipts.normalise_receipt(typed) if typed.strip() else None
+    rows = [
+        {
+            "receipt": receipt,
+            "picks": [
+                names.get(entry_id, f"entry {entry_id}")
+                for entry_id, _ in sorted(picks, key=lambda p: (p[1], p[0]))
+            ],
+        }
+        for receipt, picks in ballots
+    ]
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "rows": rows,
+        "digest": receipts.digest_of_text(canonical),
+        "audit": audit.audit_of(campaign),
+        "typed": typed,
+        "wanted": wanted,
+        "found": wanted is not None and any(r["receipt"] == wanted for r in rows),
+        "my_receipt": mine["receipt"] if mine else None,
+        "ordinal": ordinal,
+        "active_nav": "vote",
+    }
+    return await render(request, "vote/ballots.html", context, member=member)

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from patt.campaigns import counting
+from patt.campaigns import audit, counting, eligibility
 from patt.core.caches import caches_of
 from sv_common import clock
 from sv_common.db.models import Ballot, Campaign, CampaignEntry, CampaignResult, GuildMember, Vote
@@ -314,8 +314,9 @@ async def get_eligible_voters(session: AsyncSession, min_rank_level: int) -> lis
 
 
 async def get_vote_stats(session: AsyncSession, campaign: Campaign) -> dict[str, Any]:
-    """`total_eligible`, `total_voted`, `percent_voted`, `all_voted` (one query)."""
-    eligible = eligible_voters(campaign.min_rank_to_vote).subquery()
+    """`total_eligible`, `total_voted`, `percent_voted`, `all_voted` (one query); eligible
+    voters are the activation snapshot when the campaign keeps one (`eligibility`)."""
+    eligible = eligibility.eligible_ids(campaign).subquery()
     total_eligible = select(func.count()).select_from(eligible).scalar_subquery()
     total_voted = (
         select(func.count(Ballot.id)).where(Ballot.campaign_id == campaign.id).scalar_subquery()
@@ -340,11 +341,14 @@ async def get_vote_stats(session: AsyncSession, campaign: Campaign) -> dict[str,
 
 
 # ---------------------------------------------------------------------------------- export
-async def anonymised_ballots(session: AsyncSession, campaign_id: int) -> list[list[int]]:
-    """Ballots without member ids or times, in random order (for recounts, 40 §9.2)."""
+async def anonymised_ballots(
+    session: AsyncSession, campaign_id: int
+) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Ballots as `(receipt, [(entry_id, rank), …])` without member ids or times, in random
+    order (for recounts, 40 §9.2)."""
     import secrets
 
-    ballots = await load_ballots(session, campaign_id)
+    ballots = await audit.load_receipted_ballots(session, campaign_id)
     secrets.SystemRandom().shuffle(ballots)
     return ballots
 
@@ -361,7 +365,12 @@ async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
     """Recompute a closed campaign's results from its ballots with the pure counting functions
     (independent of the SQL used at close) and compare them with the stored results.
 
-    Returns `{campaign_id, title, method, ballots, matches, differences, rows}`.
+    Also recomputes the SHA-256 digest of the canonical ballot list and the ballot count and
+    compares them with the audit snapshot taken at close (`audit.verify`), so a vote row changed
+    after close is a mismatch even when it would not change the ranking.
+
+    Returns `{campaign_id, title, method, ballots, matches, differences, notes, digest,
+    stored_digest, rows}`.
     """
     campaign = await session.get(Campaign, campaign_id)
     if campaign is None:
@@ -423,6 +432,8 @@ async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
         )
     for entry_id in stored.keys() - set(entries):
         differences.append(f"entry {entry_id}: stored result for an unknown entry")
+    checked = await audit.verify(session, campaign)
+    differences.extend(checked["differences"])
     return {
         "campaign_id": campaign.id,
         "title": campaign.title,
@@ -430,5 +441,9 @@ async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
         "ballots": len(ballots),
         "matches": not differences,
         "differences": differences,
+        "notes": checked["notes"],
+        "digest": checked["digest"],
+        "stored_digest": checked["stored_digest"],
+        "outcome": campaign.outcome,
         "rows": sorted(rows, key=lambda r: (r["final_rank"], entries.index(r["entry_id"]))),
     }

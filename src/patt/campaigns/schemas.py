@@ -44,6 +44,8 @@ PICKS_MESSAGE = "picks must be a list of {entry_id, rank} objects"
 Title = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=5000)]
 SortOrder = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
+# Minimum turnout for a declared result, in percent of the eligible voters (null: no quorum).
+Quorum = Annotated[StrictInt, Field(ge=1, le=100)]
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -109,6 +111,9 @@ class CampaignCreate(_CampaignFields):
     early_close_if_all_voted: StrictBool = True
     discord_channel_id: str | None = None
     counting_method: Annotated[str, Field(max_length=20)] = "weighted"
+    eligibility_snapshot: StrictBool = False
+    quorum_percent: Quorum | None = None
+    allow_vote_change: StrictBool = False
 
 
 NOT_NULLABLE = (
@@ -120,6 +125,8 @@ NOT_NULLABLE = (
     "duration_hours",
     "early_close_if_all_voted",
     "counting_method",
+    "eligibility_snapshot",
+    "allow_vote_change",
 )
 
 
@@ -137,6 +144,9 @@ class CampaignUpdate(_CampaignFields):
     early_close_if_all_voted: StrictBool | None = None
     discord_channel_id: str | None = None
     counting_method: Annotated[str, Field(max_length=20)] | None = None
+    eligibility_snapshot: StrictBool | None = None
+    quorum_percent: Quorum | None = None
+    allow_vote_change: StrictBool | None = None
 
     def changes(self) -> dict[str, Any]:
         """The fields the caller sent; explicit null on a required field is a 422."""
@@ -255,6 +265,10 @@ class CampaignRead(ReadModel):
     created_by: int | None
     closed_at: IsoTime | None
     close_reason: str | None
+    eligibility_snapshot: bool
+    quorum_percent: int | None
+    allow_vote_change: bool
+    outcome: str | None
     entries: list[EntryRead]
 
     @classmethod
@@ -294,18 +308,20 @@ class PickRead(ReadModel):
 
 
 class BallotCast(ReadModel):
-    """The answer to a vote."""
+    """The answer to a vote (or a vote change): the ballot and its new receipt code."""
 
     campaign_id: int
     member_id: int
+    receipt: str
     votes: list[PickRead]
 
 
 class MyVote(ReadModel):
-    """The caller's own ballot."""
+    """The caller's own ballot with its receipt code."""
 
     campaign_id: int
     cast_at: IsoTime | None
+    receipt: str
     votes: list[PickRead]
 
 
@@ -349,8 +365,9 @@ class BallotEntry(ReadModel):
 
 
 class AnonymousBallot(ReadModel):
-    """A ballot without voter or time."""
+    """A ballot without voter or time, with its receipt code."""
 
+    receipt: str
     picks: list[PickRead]
 
 
@@ -364,4 +381,44 @@ class BallotExport(ReadModel):
     picks_per_voter: int
     entries: list[BallotEntry]
     ballot_count: int
+    ballots: list[AnonymousBallot]
+
+
+class AuditRead(ReadModel):
+    """The audit snapshot taken when the campaign closed (40 §9.2), returned beside final
+    results. `ballot_digest` is the SHA-256 of the canonical ballot list (docs/CAMPAIGNS.md)."""
+
+    outcome: str | None
+    result_declared: bool
+    eligible_count_at_close: int | None
+    ballot_count: int | None
+    counting_method: str | None
+    point_table: list[int] | None
+    quorum_percent: int | None
+    eligibility: str
+    calculated_at: str | None
+    digest_algorithm: str
+    canonical_format: str
+    ballot_digest: str
+    ballot_list_url: str
+
+
+class ResultsEnvelope(ReadModel):
+    """`GET /results`: the rows in `data` and, for closed campaigns, `audit` beside them."""
+
+    ok: bool = True
+    data: list[ResultRow]
+    audit: AuditRead | None = None
+
+
+class PublishedBallotList(ReadModel):
+    """The anonymised ballot list of a closed campaign, ordered by receipt: what voters check
+    their receipt against. `digest` is computed from the ballots as served; `audit_digest` is
+    the one recorded at close — they match unless a ballot changed after close."""
+
+    campaign_id: int
+    ballot_count: int
+    canonical_format: str
+    digest: str
+    audit_digest: str | None
     ballots: list[AnonymousBallot]

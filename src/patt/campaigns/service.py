@@ -21,7 +21,7 @@ from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from patt.campaigns import counting, results
+from patt.campaigns import audit, counting, eligibility, results
 from patt.campaigns.events import queue_event
 from patt.campaigns.rules import STATUS_ORDER
 from sv_common import clock
@@ -47,6 +47,9 @@ CAMPAIGN_FIELDS = (
     "early_close_if_all_voted",
     "discord_channel_id",
     "counting_method",
+    "eligibility_snapshot",
+    "quorum_percent",
+    "allow_vote_change",
 )
 ENTRY_FIELDS = ("name", "description", "image_url", "sort_order", "associated_member_id")
 EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
@@ -326,6 +329,7 @@ async def set_live(
     if done is None:
         return False
     await session.refresh(campaign)
+    await eligibility.take_snapshot(session, campaign)
     queue_event(session, "campaign_activated", campaign.id, manual=manual)
     return True
 
@@ -341,7 +345,8 @@ async def set_closed(session: AsyncSession, campaign: Campaign, now: datetime, r
         return False
     await session.refresh(campaign)
     await results.store_final_results(session, campaign, now=now)
-    queue_event(session, "campaign_closed", campaign.id, reason=reason)
+    outcome = await audit.take_close_snapshot(session, campaign, now)
+    queue_event(session, "campaign_closed", campaign.id, reason=reason, outcome=outcome)
     return True
 
 

@@ -1,4 +1,5 @@
-"""`patt campaign recount <id>`: recompute a closed campaign from its ballots and compare."""
+"""`patt campaign recount <id>`: recompute a closed campaign from its ballots and compare the
+results and the ballot digest with what was stored at close."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def register(sub: Any) -> None:
         help="recompute a closed campaign's results from its ballots and compare",
         description="Recompute the results of a closed or archived campaign from its ballots "
         "(independently of the calculation stored at close) and compare them with the stored "
-        "results. Exit codes: 0 results match, 1 error (unknown or still open campaign), "
-        "2 bad usage, 3 mismatch.",
+        "results; recompute the SHA-256 digest of the canonical ballot list and the ballot count "
+        "and compare them with the audit snapshot taken at close. Exit codes: 0 everything "
+        "matches, 1 error (unknown or still open campaign), 2 bad usage, 3 mismatch.",
     )
     recount.add_argument("campaign_id", type=int, help="the campaign id")
     recount.set_defaults(handler=cmd_campaign_recount)
@@ -55,8 +57,15 @@ def cmd_campaign_recount(args: argparse.Namespace, settings: Any) -> int:
             f"{row['final_rank']:>4}  {row['score']:>6}  "
             f"{'' if row['stored_score'] is None else row['stored_score']:>6}  {row['name']}"
         )
+    if report["stored_digest"] is not None:
+        print(f"Ballot digest at close: {report['stored_digest']}")
+    print(f"Ballot digest now:      {report['digest']}")
+    for note in report["notes"]:
+        print(f"Note: {note}")
+    if report["outcome"] == "no_quorum":
+        print("Outcome: no result (turnout stayed below the quorum).")
     if report["matches"]:
-        print("Recount matches the stored results.")
+        print("Recount matches the stored results and the ballot digest.")
         return 0
     print("MISMATCH between the recount and the stored results:")
     for line in report["differences"]:

@@ -106,9 +106,11 @@ def ok(
     status_code: int = 200,
     *,
     headers: dict[str, str] | None = NO_STORE,
+    beside: dict[str, Any] | None = None,
 ) -> Response:
-    """A success envelope around read models or plain data (never cached by clients)."""
-    content = _ANY.dump_json({"ok": True, "data": data}, by_alias=True)
+    """A success envelope around read models or plain data (never cached by clients);
+    `beside` adds top-level keys next to `data` (e.g. a closed campaign's `audit`)."""
+    content = _ANY.dump_json({"ok": True, "data": data, **(beside or {})}, by_alias=True)
     return Response(
         content, status_code=status_code, headers=headers, media_type="application/json"
     )

@@ -668,6 +668,10 @@ async def _create_campaigns(
     closed.close_reason = "expired"
     await session.flush()
     await _store_results(session, closed, closed.closed_at)
+    # the audit snapshot a real close takes (receipts, ballot digest), so the demo shows it
+    from patt.campaigns import audit as campaign_audit
+
+    await campaign_audit.take_close_snapshot(session, closed, closed.closed_at)
 
     await _create_campaign(
         session,

@@ -68,6 +68,14 @@ class CloseReason(StrEnum):
     MANUAL = "manual"
 
 
+class CampaignOutcome(StrEnum):
+    """Whether a closed campaign declared a result: `no_quorum` when turnout stayed below the
+    campaign's quorum (the counts are still kept for the audit)."""
+
+    DECLARED = "declared"
+    NO_QUORUM = "no_quorum"
+
+
 class CountingMethod(StrEnum):
     """How ranked ballots are counted."""
 

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, CHAR, JSONB, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from sv_common.db.enums import (
+    CampaignOutcome,
     CampaignStatus,
     CampaignType,
     CharacterOrigin,
@@ -325,6 +326,15 @@ class Campaign(Base):
         CheckConstraint(
             check_in("counting_method", CountingMethod), name="ck_campaigns_counting_method"
         ),
+        CheckConstraint(check_in("outcome", CampaignOutcome), name="ck_campaigns_outcome"),
+        CheckConstraint(
+            "quorum_percent IS NULL OR quorum_percent BETWEEN 1 AND 100",
+            name="ck_campaigns_quorum_percent",
+        ),
+        CheckConstraint(
+            "ballot_digest IS NULL OR ballot_digest ~ '^[0-9a-f]{64}$'",
+            name="ck_campaigns_ballot_digest",
+        ),
         CheckConstraint(
             "min_rank_to_view IS NULL OR min_rank_to_view <= min_rank_to_vote",
             name="ck_campaigns_view_le_vote",
@@ -364,6 +374,24 @@ class Campaign(Base):
     counting_method: Mapped[str] = mapped_column(
         String(20), nullable=False, server_default=text("'weighted'")
     )  # migration 0002 (40 §9.3)
+    # Options of migration 0004 (40 §9.5): who may vote is fixed at activation; the minimum
+    # turnout (percent of eligible voters) for a declared result; changing a ballot until close.
+    eligibility_snapshot: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
+    quorum_percent: Mapped[int | None] = mapped_column(Integer)
+    allow_vote_change: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
+    # The audit snapshot taken in the closing transaction (migration 0004, 40 §9.2); all null
+    # until the campaign closes (and for campaigns closed before the migration).
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    eligible_count_at_close: Mapped[int | None] = mapped_column(Integer)
+    ballot_count_at_close: Mapped[int | None] = mapped_column(Integer)
+    audit_method: Mapped[str | None] = mapped_column(String(20))
+    point_table: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    ballot_digest: Mapped[str | None] = mapped_column(String(64))
+    audit_calculated_at: Mapped[datetime | None] = mapped_column(TZ)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -406,6 +434,7 @@ class Ballot(Base):
     __tablename__ = "ballots"
     __table_args__ = (
         UniqueConstraint("campaign_id", "member_id", name="uq_ballot_campaign_member"),
+        UniqueConstraint("campaign_id", "receipt", name="uq_ballot_campaign_receipt"),
         {"schema": "patt"},
     )
 
@@ -417,6 +446,25 @@ class Ballot(Base):
         Integer, ForeignKey("common.guild_members.id", ondelete="RESTRICT"), nullable=False
     )
     cast_at: Mapped[datetime] = mapped_column(TZ, nullable=False, server_default=func.now())
+    # The voter's receipt code (e.g. `7F3K-Q9PA`, migration 0004): published with the anonymised
+    # ballot list after close so the voter can find their ballot.
+    receipt: Mapped[str] = mapped_column(
+        String(9), nullable=False, server_default=text("patt.new_ballot_receipt()")
+    )
+
+
+class CampaignEligibleVoter(Base):
+    """Who may vote in a campaign with `eligibility_snapshot`, fixed when it went live."""
+
+    __tablename__ = "campaign_eligible_voters"
+    __table_args__ = ({"schema": "patt"},)
+
+    campaign_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("patt.campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("common.guild_members.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Vote(Base):

@@ -29,6 +29,12 @@
 
   if (fallback) fallback.hidden = true;
 
+  // A vote being changed arrives with the current picks selected in the fallback selects.
+  for (var p = 0; p < maxPicks; p++) {
+    var preset = form.querySelector('select[name="pick_entry_' + p + '"]');
+    if (preset && preset.value && picks.indexOf(preset.value) < 0) picks.push(preset.value);
+  }
+
   function cardFor(entryId) {
     for (var i = 0; i < cards.length; i++) {
       if (cards[i].getAttribute("data-entry-id") === entryId) return cards[i];
@@ -183,7 +189,9 @@
       showHint("Pick " + maxPicks + " entries before submitting.");
       return;
     }
-    if (!window.confirm("Submit your vote? Votes can't be changed afterwards.")) {
+    var question =
+      form.getAttribute("data-confirm") || "Submit your vote? Votes can't be changed afterwards.";
+    if (!window.confirm(question)) {
       event.preventDefault();
       return;
     }
