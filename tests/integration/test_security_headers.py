@@ -354,6 +354,8 @@ async def test_hsts_when_a_trusted_proxy_says_https(app: Any) -> None:
         # the value the nearest proxy appended counts
         mixed = {"X-Forwarded-Proto": "https, http"}
         assert HSTS not in (await http.get("/login", headers=mixed)).headers
+        two_lines = [("X-Forwarded-Proto", "http"), ("X-Forwarded-Proto", "https")]
+        assert HSTS in (await http.get("/login", headers=two_lines)).headers
     # the same header from a peer that is not a trusted proxy is ignored
     async with _client(app, peer="203.0.113.9") as http:
         assert HSTS not in (await http.get("/login", headers=forwarded)).headers

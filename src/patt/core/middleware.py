@@ -45,6 +45,7 @@ BASE_HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 SECURITY_HEADERS = [*BASE_HEADERS, (b"content-security-policy", CSP.encode())]
+DOCS_HEADERS = [*BASE_HEADERS, (b"content-security-policy", DOCS_CSP.encode())]
 
 
 def body_limit_for(path: str) -> int:
@@ -193,11 +194,11 @@ def _forwarded_https(scope: Scope, trusted: list[str]) -> bool:
     client = scope.get("client")
     if not client or not is_trusted_proxy(str(client[0]), trusted):
         return False
-    for name, value in scope["headers"]:
-        if name.lower() == b"x-forwarded-proto":
-            # the proxy nearest to us appends last
-            return value.decode("latin-1").split(",")[-1].strip().lower() == "https"
-    return False
+    # The proxy nearest to us writes last: the last header line, its last comma-separated value.
+    values = [v for name, v in scope["headers"] if name.lower() == b"x-forwarded-proto"]
+    if not values:
+        return False
+    return values[-1].decode("latin-1").split(",")[-1].strip().lower() == "https"
 
 
 def is_https_request(scope: Scope, settings: Settings) -> bool:
@@ -208,8 +209,7 @@ def is_https_request(scope: Scope, settings: Settings) -> bool:
 def security_headers_for(scope: Scope, settings: Settings | None) -> list[tuple[bytes, bytes]]:
     """nosniff, referrer, frame and CSP headers for this request, plus HSTS when the site is
     HTTPS-only (HTTPS_ONLY, on in production) or the request came over HTTPS."""
-    csp = DOCS_CSP if scope.get("path") == DOCS_PATH else CSP
-    headers = [*BASE_HEADERS, (b"content-security-policy", csp.encode())]
+    headers = list(DOCS_HEADERS if scope.get("path") == DOCS_PATH else SECURITY_HEADERS)
     if settings is not None and settings.hsts_seconds > 0:
         if settings.site_is_https_only or is_https_request(scope, settings):
             value = f"max-age={settings.hsts_seconds}".encode()
