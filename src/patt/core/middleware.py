@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -186,24 +187,28 @@ class ApiBodyMiddleware:
         )
 
 
-def _forwarded_https(scope: Scope, trusted: list[str]) -> bool:
+def _forwarded_https(scope: Scope, trusted: str) -> bool:
     """True when a trusted proxy says the client's request was HTTPS (`X-Forwarded-Proto`).
 
     `patt serve` runs uvicorn with proxy headers from TRUSTED_PROXIES, which already turns the
     scope's scheme into https; this covers servers started without that option."""
-    client = scope.get("client")
-    if not client or not is_trusted_proxy(str(client[0]), trusted):
-        return False
     # The proxy nearest to us writes last: the last header line, its last comma-separated value.
     values = [v for name, v in scope["headers"] if name.lower() == b"x-forwarded-proto"]
-    if not values:
+    if not values or values[-1].decode("latin-1").split(",")[-1].strip().lower() != "https":
         return False
-    return values[-1].decode("latin-1").split(",")[-1].strip().lower() == "https"
+    client = scope.get("client")
+    return client is not None and _is_trusted_peer(str(client[0]), trusted)
+
+
+@lru_cache(maxsize=1024)
+def _is_trusted_peer(host: str, trusted: str) -> bool:
+    """`is_trusted_proxy` for the raw TRUSTED_PROXIES text, remembered per peer (a hot path)."""
+    return is_trusted_proxy(host, [p.strip() for p in trusted.split(",") if p.strip()])
 
 
 def is_https_request(scope: Scope, settings: Settings) -> bool:
     """The browser reached us over HTTPS: directly, or through a trusted TLS proxy."""
-    return scope.get("scheme") == "https" or _forwarded_https(scope, settings.trusted_proxy_list)
+    return scope.get("scheme") == "https" or _forwarded_https(scope, settings.trusted_proxies)
 
 
 def security_headers_for(scope: Scope, settings: Settings | None) -> list[tuple[bytes, bytes]]:
