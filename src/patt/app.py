@@ -225,7 +225,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         title="PATT Guild Platform",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        debug=False,  # never: tracebacks stay in the log (20 §8)
+        docs_url=None,  # patt.core.api_docs serves /api/docs without inline code
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -248,7 +249,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     from patt import features
+    from patt.core import api_docs
 
+    api_docs.install(app)
     features.install(app)
 
     @app.get("/favicon.ico", include_in_schema=False)

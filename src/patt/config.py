@@ -6,11 +6,13 @@ module; values are passed into its services.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +41,8 @@ class Settings(BaseSettings):
     jwt_expire_minutes: int = Field(default=1440, ge=1)
     session_days: int = Field(default=30, ge=1)
     cookie_secure: bool | None = None
+    https_only: bool | None = None
+    hsts_seconds: int = Field(default=31_536_000, ge=0)
     admin_rank_level: int = Field(default=4, ge=1)
     invite_expire_hours: int = Field(default=72, ge=1)
     campaign_check_interval_seconds: int = Field(default=60, ge=1)
@@ -140,6 +144,11 @@ class Settings(BaseSettings):
         return self.cookie_secure if self.cookie_secure is not None else self.is_production
 
     @property
+    def site_is_https_only(self) -> bool:
+        """HTTPS_ONLY: explicit setting, else on in production (which requires an https URL)."""
+        return self.https_only if self.https_only is not None else self.is_production
+
+    @property
     def trusted_proxy_list(self) -> list[str]:
         """Peers whose X-Forwarded-For header is honoured."""
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
@@ -153,6 +162,21 @@ class Settings(BaseSettings):
 def _is_placeholder(value: str) -> bool:
     lowered = value.strip().lower()
     return lowered in PLACEHOLDER_SECRETS or lowered.startswith(("test-", "change"))
+
+
+def _is_https_url(value: str) -> bool:
+    parts = urlsplit(value.strip())
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+def _trusts_everyone(entry: str) -> bool:
+    """A TRUSTED_PROXIES entry that matches any address (`*`, `0.0.0.0/0`, `::/0`)."""
+    if entry == "*":
+        return True
+    try:
+        return ipaddress.ip_network(entry, strict=False).prefixlen == 0
+    except ValueError:
+        return False
 
 
 def check_production(settings: Settings) -> None:
@@ -172,12 +196,26 @@ def check_production(settings: Settings) -> None:
         len(settings.patt_api_key) < 32 or _is_placeholder(settings.patt_api_key)
     ):
         problems.append("PATT_API_KEY must be at least 32 characters and not a placeholder.")
-    if not settings.public_base_url.startswith("https://"):
+    if not _is_https_url(settings.public_base_url):
         problems.append("PUBLIC_BASE_URL must be an https:// URL in production.")
     if not settings.secure_cookies:
         problems.append("COOKIE_SECURE must be true in production.")
     if settings.discord_backend == "fake":
         problems.append("DISCORD_BACKEND=fake is not allowed in production.")
+    if settings.demo_mode:
+        # The demo guild has accounts whose passwords are printed, and fake outside services.
+        problems.append("DEMO_MODE is not allowed in production.")
+    if any(_trusts_everyone(entry) for entry in settings.trusted_proxy_list):
+        # Any client could then forge X-Forwarded-For (throttles) and X-Forwarded-Proto.
+        problems.append("TRUSTED_PROXIES must list your proxies, not every address.")
+    # Services that receive a secret (OAuth client secret, API key) only over TLS.
+    for name, value in (
+        ("BLIZZARD_API_BASE_URL", settings.blizzard_api_base_url),
+        ("BLIZZARD_OAUTH_URL", settings.blizzard_oauth_url),
+        ("RAID_HELPER_BASE_URL", settings.raid_helper_base_url),
+    ):
+        if value and not _is_https_url(value):
+            problems.append(f"{name} must be an https:// URL in production.")
     if problems:
         raise ConfigError(" ".join(problems))
 

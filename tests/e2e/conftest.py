@@ -8,6 +8,9 @@
   at 1280×800, or 390×844 for phones.
 - `screenshot(page, name)`: a PNG in the run's artifact folder; a failing test gets one of each
   open page automatically.
+- Every context watches for Content-Security-Policy violations (the browser's console message
+  and the `securitypolicyviolation` event): any violation fails the test that caused it
+  (`csp_log` holds them; a test that provokes one on purpose clears it).
 
 E2E tests are plain `def` functions (the sync Playwright API cannot run inside an asyncio
 loop); async work against the database goes through `live_server.run(coro)`, which runs it on
@@ -50,6 +53,17 @@ CHROMIUM_ARGS = [
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 DEFAULT_TIMEOUT_MS = 10_000
+# Chromium words its console reports "Refused to … because it violates the following Content
+# Security Policy directive" (older) or "… violates the following Content Security Policy …".
+CSP_MARK = "Content Security Policy"
+# Runs in every frame before the page's own scripts (injected by the browser, so the policy does
+# not apply to it): reports each violation on the console in case its wording changes.
+CSP_WATCH_SCRIPT = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  console.error("Content Security Policy violation: " + event.violatedDirective + " blocked " +
+    (event.blockedURI || "inline code") + " at " + event.sourceFile + ":" + event.lineNumber);
+});
+"""
 # The fake Discord server's roles, named like the default ranks (70 §4 matches by name).
 FAKE_DISCORD_ROLES = [
     {"id": "200000000000000001", "name": "GM", "position": 10},
@@ -350,11 +364,34 @@ def screenshot(artifact_dir: Path, request: pytest.FixtureRequest) -> Callable[[
 
 
 @pytest.fixture
+def csp_log() -> list[str]:
+    """Content-Security-Policy violations reported by this test's browser contexts."""
+    return []
+
+
+def watch_csp(context: Any, log: list[str]) -> None:
+    """Record every CSP violation the context's pages report (console or DOM event)."""
+
+    def on_console(message: Any) -> None:
+        if CSP_MARK in message.text:
+            where = message.page.url if message.page is not None else "?"
+            log.append(f"{where}: {message.text}")
+
+    context.add_init_script(CSP_WATCH_SCRIPT)
+    context.on("console", on_console)
+
+
+@pytest.fixture
 def new_context(
-    browser: Any, live_server: LiveServer, artifact_dir: Path, request: pytest.FixtureRequest
+    browser: Any,
+    live_server: LiveServer,
+    artifact_dir: Path,
+    csp_log: list[str],
+    request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., Any]]:
     """`new_context(phone=False, **options)` → a fresh browser context (own cookies) on the
-    live server; closed after the test, with screenshots of its pages when the test failed."""
+    live server; closed after the test, with screenshots of its pages when the test failed.
+    A Content-Security-Policy violation in any of its pages fails the test."""
     contexts: list[Any] = []
 
     def make(*, phone: bool = False, **options: Any) -> Any:
@@ -367,6 +404,7 @@ def new_context(
         settings.update(options)
         context = browser.new_context(**settings)
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        watch_csp(context, csp_log)
         contexts.append(context)
         return context
 
@@ -384,6 +422,8 @@ def new_context(
         context.close()
     if failed:
         print(f"\nscreenshots of the failed test: {artifact_dir}")
+    elif csp_log:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(csp_log), pytrace=False)
 
 
 @pytest.fixture

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from patt.config import Settings
 from patt.core.envelope import error_body, is_sheet_style, sheet_error_body
+from patt.core.netutil import is_trusted_proxy
 
 DEFAULT_BODY_LIMIT = 64 * 1024
 # Path → byte limit for endpoints whose chapter sets a different one; features add entries here.
@@ -19,17 +22,31 @@ BODY_LIMITS: dict[str, int] = {
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
+# Every page serves its scripts, styles and fonts from /static: no inline code, no outside host.
+# Images may come from any https host (entry art, landing art) and data: URLs.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self'; "
     "img-src 'self' https: data:; connect-src 'self'; frame-ancestors 'none'; "
     "base-uri 'self'; form-action 'self'; object-src 'none'"
 )
-SECURITY_HEADERS = [
+# /api/docs only: Swagger UI comes from its CDN (SWAGGER_CDN) and its bundle injects <style>
+# elements, so styles there need 'unsafe-inline'. Scripts stay without 'unsafe-inline' (the
+# page's start-up code is /static/js/api-docs.js); the page shows no user-written text.
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+DOCS_PATH = "/api/docs"
+DOCS_CSP = (
+    f"default-src 'self'; script-src 'self' {SWAGGER_CDN}; "
+    f"style-src 'self' 'unsafe-inline' {SWAGGER_CDN}; font-src 'self' {SWAGGER_CDN}; "
+    "img-src 'self' https: data:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; form-action 'self'; object-src 'none'"
+)
+BASE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", CSP.encode()),
 ]
+SECURITY_HEADERS = [*BASE_HEADERS, (b"content-security-policy", CSP.encode())]
+DOCS_HEADERS = [*BASE_HEADERS, (b"content-security-policy", DOCS_CSP.encode())]
 
 
 def body_limit_for(path: str) -> int:
@@ -170,8 +187,43 @@ class ApiBodyMiddleware:
         )
 
 
+def _forwarded_https(scope: Scope, trusted: str) -> bool:
+    """True when a trusted proxy says the client's request was HTTPS (`X-Forwarded-Proto`).
+
+    `patt serve` runs uvicorn with proxy headers from TRUSTED_PROXIES, which already turns the
+    scope's scheme into https; this covers servers started without that option."""
+    # The proxy nearest to us writes last: the last header line, its last comma-separated value.
+    values = [v for name, v in scope["headers"] if name.lower() == b"x-forwarded-proto"]
+    if not values or values[-1].decode("latin-1").split(",")[-1].strip().lower() != "https":
+        return False
+    client = scope.get("client")
+    return client is not None and _is_trusted_peer(str(client[0]), trusted)
+
+
+@lru_cache(maxsize=1024)
+def _is_trusted_peer(host: str, trusted: str) -> bool:
+    """`is_trusted_proxy` for the raw TRUSTED_PROXIES text, remembered per peer (a hot path)."""
+    return is_trusted_proxy(host, [p.strip() for p in trusted.split(",") if p.strip()])
+
+
+def is_https_request(scope: Scope, settings: Settings) -> bool:
+    """The browser reached us over HTTPS: directly, or through a trusted TLS proxy."""
+    return scope.get("scheme") == "https" or _forwarded_https(scope, settings.trusted_proxies)
+
+
+def security_headers_for(scope: Scope, settings: Settings | None) -> list[tuple[bytes, bytes]]:
+    """nosniff, referrer, frame and CSP headers for this request, plus HSTS when the site is
+    HTTPS-only (HTTPS_ONLY, on in production) or the request came over HTTPS."""
+    headers = list(DOCS_HEADERS if scope.get("path") == DOCS_PATH else SECURITY_HEADERS)
+    if settings is not None and settings.hsts_seconds > 0:
+        if settings.site_is_https_only or is_https_request(scope, settings):
+            value = f"max-age={settings.hsts_seconds}".encode()
+            headers.append((b"strict-transport-security", value))
+    return headers
+
+
 class SecurityHeadersMiddleware:
-    """Adds nosniff, referrer, frame and CSP headers to every response."""
+    """Adds the security headers (`security_headers_for`) to every response that lacks them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -180,11 +232,15 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Read at request time: the settings object on the app may be replaced (tests do).
+        owner = scope.get("app")
+        settings = getattr(getattr(owner, "state", None), "settings", None)
+        wanted = security_headers_for(scope, settings)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 existing = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in existing]
+                extra = [(k, v) for k, v in wanted if k not in existing]
                 message = {**message, "headers": list(message.get("headers", [])) + extra}
             await send(message)
 

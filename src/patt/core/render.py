@@ -154,7 +154,13 @@ def finish_page_response(request: Request, response: Response) -> Response:
             path="/",
         )
     if getattr(request.state, "flash_shown", False):
-        response.delete_cookie(FLASH_COOKIE, path="/")
+        response.delete_cookie(
+            FLASH_COOKIE,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.settings.secure_cookies,
+        )
     if getattr(request.state, "drop_session_cookie", False):
         response.delete_cookie(
             "patt_token",
