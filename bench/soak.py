@@ -374,7 +374,7 @@ def format_report(report: dict[str, Any]) -> str:
         figures = report["fakes"][source]
         lines.append(
             f"{source} syncs: {figures['runs']} runs; while the fake failed {figures['failed_during_fault']} "
-            f"failed, {figures['succeeded_during_fault']} succeeded; after it came back "
+            f"failed, {figures['succeeded_during_fault']} succeeded; finished after it came back: "
             f"{figures['succeeded_after']} succeeded, {figures['failed_after']} failed"
         )
     log = report["server_log"]

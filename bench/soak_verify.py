@@ -280,6 +280,7 @@ class SyncRun:
     source: str
     status: str
     started_at: datetime
+    completed_at: datetime | None
     triggered_by: str | None
     error: str | None
 
@@ -291,6 +292,7 @@ async def sync_runs(session: AsyncSession) -> list[SyncRun]:
             SyncLog.source,
             SyncLog.status,
             SyncLog.started_at,
+            SyncLog.completed_at,
             SyncLog.triggered_by,
             SyncLog.error_message,
         )
@@ -303,13 +305,14 @@ async def sync_runs(session: AsyncSession) -> list[SyncRun]:
 def summarise_syncs(
     runs: list[SyncRun], started: datetime, fault_start: datetime, fault_end: datetime
 ) -> dict[str, Any]:
-    """Per source: runs that failed while the fakes were failing, successes after, and every
-    run (start in seconds since the soak started)."""
+    """Per source: runs started while the fakes were failing and how they ended, runs that
+    finished after the fakes came back, and every run (seconds since the soak started)."""
     summary: dict[str, Any] = {}
     for source, label in (("blizzard_api", "blizzard"), ("discord_bot", "discord")):
         mine = [r for r in runs if r.source == source]
         during = [r for r in mine if fault_start <= r.started_at < fault_end]
-        after = [r for r in mine if r.started_at >= fault_end]
+        # runs that finished after the fakes came back (one may have ridden the outage out)
+        after = [r for r in mine if r.completed_at is not None and r.completed_at >= fault_end]
         summary[label] = {
             "runs": len(mine),
             "failed_during_fault": sum(1 for r in during if r.status == "error"),
@@ -320,6 +323,9 @@ def summarise_syncs(
             "log": [
                 {
                     "at": round((r.started_at - started).total_seconds(), 1),
+                    "took": round((r.completed_at - r.started_at).total_seconds(), 1)
+                    if r.completed_at
+                    else None,
                     "status": r.status,
                     "by": r.triggered_by,
                     "error": (r.error or "")[:120] or None,
