@@ -56,10 +56,11 @@ def _dsn(url: str) -> str:
 
 
 class BenchDatabase:
-    """A fresh, migrated database `patt_bench_<random>`; `drop()` removes it."""
+    """A fresh, migrated database `patt_bench_<random>`; `drop()` removes it. `admin_url` names
+    the server (default: BENCH_DATABASE_URL's, else the embedded one)."""
 
-    def __init__(self) -> None:
-        self.admin_url = _admin_url()
+    def __init__(self, admin_url: str | None = None) -> None:
+        self.admin_url = admin_url or _admin_url()
         self.name = f"patt_bench_{os.getpid()}_{secrets.token_hex(3)}"
         with psycopg.connect(_dsn(self.admin_url), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')

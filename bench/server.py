@@ -1,9 +1,12 @@
 """The server under test: `uvicorn patt.app:create_app` with ONE worker in a subprocess on a free
-loopback port, configured only through its environment (no `.env`, no background work)."""
+loopback port, configured only through its environment (no `.env`, no background work).
+Subclasses change `command()` and add settings with `extra_env` (the soak runs `patt serve`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -38,8 +41,9 @@ def free_port() -> int:
 class ServerProcess:
     """Start, wait for, and stop the app in a child process."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, extra_env: dict[str, str] | None = None) -> None:
         self.database_url = database_url
+        self.extra_env = dict(extra_env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._workdir = tempfile.TemporaryDirectory(prefix="patt-bench-")
@@ -63,11 +67,12 @@ class ServerProcess:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 60) -> None:
-        """Launch uvicorn (1 worker) and wait until /api/health answers 200."""
-        command = [
+    def command(self) -> list[str]:
+        """The command line of the server (uvicorn with one worker)."""
+        return [
             sys.executable,
             "-m",
             "uvicorn",
@@ -83,13 +88,17 @@ class ServerProcess:
             "warning",
             "--no-access-log",
         ]
+
+    def start(self, timeout: float = 60) -> None:
+        """Launch the server and wait until /api/health answers 200."""
         log = self._log.open("wb")
         self._process = subprocess.Popen(  # noqa: ASYNC220 - started before any event loop
-            command,
+            self.command(),
             cwd=self._workdir.name,  # no stray .env is read
             env=self.environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: workers are stopped with it
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -115,6 +124,11 @@ class ServerProcess:
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (stat fields 14, 15)
 
+    @property
+    def log_path(self) -> Path:
+        """Where the server's output goes (removed by `stop()`)."""
+        return self._log
+
     def log_tail(self, lines: int = 30) -> str:
         """The last lines the server printed."""
         if not self._log.exists():
@@ -122,12 +136,14 @@ class ServerProcess:
         return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        """Terminate the child (SIGTERM, then SIGKILL after 10 s) and remove its folder."""
+        """Terminate the child (SIGTERM, then SIGKILL to its process group after 10 s) and
+        remove its folder."""
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
                 self._process.wait()
         self._workdir.cleanup()

@@ -183,6 +183,14 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(500, "Internal server error")
         return await page_error(request, 500)
 
+    @app.exception_handler(OSError)
+    async def connection_error(request: Request, exc: OSError) -> Response:
+        # Connecting to a stopped database raises OSError (connection refused, or no Unix socket
+        # file while the embedded server restarts). Answered here, not by the catch-all above:
+        # an exception that reaches the catch-all is re-raised to uvicorn, which then logs a
+        # traceback and drops the client's keep-alive connection for every request of an outage.
+        return await unexpected(request, exc)
+
 
 def _throttles() -> dict[str, SlidingWindow]:
     return {

@@ -80,6 +80,33 @@ async def test_pages_show_a_friendly_try_again_page(unreachable: Any) -> None:
             assert "try again" in response.text and "Traceback" not in response.text
 
 
+@pytest.fixture
+async def stopped_socket_server(tmp_path: Path) -> Any:
+    """An app configured for a Unix-socket server that is stopped (its socket file is gone), as
+    the embedded PostgreSQL is while it restarts: connecting raises FileNotFoundError."""
+    url = f"postgresql+asyncpg://postgres@/patt?host={tmp_path}"
+    application = create_app(make_settings(tmp_path), database_url=url)
+    yield application
+    await application.state.engine.dispose()
+
+
+async def test_a_stopped_unix_socket_server_is_an_outage_not_an_error(
+    stopped_socket_server: Any,
+) -> None:
+    # raise_app_exceptions stays on: the error must be answered, not passed on to the server
+    # (uvicorn would log a traceback and close the keep-alive connection)
+    transport = httpx.ASGITransport(app=stopped_socket_server)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        for path in ("/api/v1/guild/roster", "/api/v1/guild/availability"):
+            response = await http.get(path)
+            assert response.status_code == 503, path
+            assert response.json()["error"].startswith("The guild database is unavailable")
+            assert response.headers["Retry-After"] == "5"
+        page = await http.get("/")
+        assert page.status_code == 503
+        assert "try again" in page.text and "Traceback" not in page.text
+
+
 async def test_a_connection_killed_mid_registration_writes_nothing_and_logs_no_secret(
     app: Any,
     client: httpx.AsyncClient,

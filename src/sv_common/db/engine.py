@@ -92,6 +92,9 @@ def is_outage(exc: BaseException) -> bool:
             return True
         if isinstance(current, ConnectionError | TimeoutError):
             return True
+        if isinstance(current, OSError) and _raised_by_driver(current):
+            # e.g. FileNotFoundError: the Unix socket of a stopped server (the embedded one)
+            return True
         state = str(getattr(current, "sqlstate", "") or "")
         if state and state.startswith(_OUTAGE_STATES):
             return True
@@ -100,4 +103,15 @@ def is_outage(exc: BaseException) -> bool:
         for linked in (current.__cause__, current.__context__, getattr(current, "orig", None)):
             if isinstance(linked, BaseException):
                 pending.append(linked)
+    return False
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    """Whether the exception was raised inside the database driver (asyncpg connecting), as
+    opposed to an unrelated file or network error in the request's own code."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if str(frame.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg."):
+            return True
+        frame = frame.tb_next
     return False
