@@ -208,7 +208,9 @@ def stop(data_dir: Path, *, force: bool = False) -> bool:
 def _stop_server(data_dir: Path) -> None:
     """`pg_ctl stop` in fast mode: open sessions are ended, committed work is kept."""
     command = [str(bin_dir() / "pg_ctl"), "-D", str(data_dir / "pg"), "-m", "fast", "-w", "stop"]
-    options: dict[str, Any] = {"check": True, "capture_output": True, "timeout": 60}
+    options: dict[str, Any] = {"capture_output": True, "text": True, "timeout": 60}
     if os.geteuid() == 0:
         options["user"] = ROOT_SERVER_USER
-    subprocess.run(command, **options)
+    result = subprocess.run(command, **options)
+    if result.returncode != 0 and server_pid(data_dir) is not None:
+        raise RuntimeError(f"pg_ctl stop failed: {(result.stderr or result.stdout).strip()}")
