@@ -3,7 +3,8 @@ the web app.
 
 Exit codes: 0 success, 1 user error (message on stderr, no traceback), 2 bad usage; the sync
 commands add 3 already running, 4 not configured, 5 partial. Every command reads the same
-settings; with no DATABASE_URL it starts the embedded database.
+settings; with no DATABASE_URL it starts the embedded database, and the last command using it
+stops it on the way out (Ctrl-C and SIGTERM included).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="patt",
         description="PATT guild platform: run the site and manage its database. With no "
-        "DATABASE_URL every command uses (and starts) the embedded PostgreSQL in PATT_DATA_DIR.",
+        "DATABASE_URL every command uses (and starts) the embedded PostgreSQL in PATT_DATA_DIR; "
+        "it stops when the last patt process using it exits. Operating a server: "
+        "docs/OPERATIONS.md.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
