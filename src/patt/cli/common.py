@@ -4,6 +4,7 @@ embedded), migrations with progress lines, and running async work in one transac
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,7 +61,12 @@ def release_embedded() -> None:
     from sv_common.db import embedded
 
     data_dir, _attached_data_dir = _attached_data_dir, None
-    if embedded.detach(data_dir):
+    try:
+        stopped = embedded.detach(data_dir)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        note(f"warning: could not stop the embedded PostgreSQL ({exc}); `patt db stop` retries.")
+        return
+    if stopped:
         note("Stopped the embedded PostgreSQL (no other patt process uses it).")
 
 
