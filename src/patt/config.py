@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"generate-a-strong-random-key", "changeme"}
@@ -179,10 +179,8 @@ def _trusts_everyone(entry: str) -> bool:
         return False
 
 
-def check_production(settings: Settings) -> None:
-    """Refuse unsafe production configuration (20 §8); raises ConfigError listing every problem."""
-    if not settings.is_production:
-        return
+def production_problems(settings: Settings) -> list[str]:
+    """What makes this configuration unsafe for production (20 §8), one sentence each."""
     problems: list[str] = []
     secret = settings.jwt_secret_key or ""
     if not secret:
@@ -216,8 +214,25 @@ def check_production(settings: Settings) -> None:
     ):
         if value and not _is_https_url(value):
             problems.append(f"{name} must be an https:// URL in production.")
+    return problems
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse unsafe production configuration (20 §8); raises ConfigError listing every problem."""
+    if not settings.is_production:
+        return
+    problems = production_problems(settings)
     if problems:
         raise ConfigError(" ".join(problems))
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """A settings error in plain words naming each variable (never echoing its value)."""
+    parts = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item.get("loc", ())).upper() or "settings"
+        parts.append(f"{name}: {item.get('msg', 'invalid value')}")
+    return "Bad configuration: " + "; ".join(parts) + "."
 
 
 def resolve_jwt_secret(settings: Settings) -> str:

@@ -21,7 +21,12 @@ COMMANDS = [
     ["db"],
     ["db", "upgrade"],
     ["db", "current"],
+    ["db", "status"],
+    ["db", "stop"],
     ["seed"],
+    ["backup"],
+    ["restore"],
+    ["doctor"],
     ["create-admin"],
     ["demo"],
 ]

@@ -3,23 +3,37 @@ the web app.
 
 Exit codes: 0 success, 1 user error (message on stderr, no traceback), 2 bad usage; the sync
 commands add 3 already running, 4 not configured, 5 partial. Every command reads the same
-settings; with no DATABASE_URL it starts the embedded database.
+settings; with no DATABASE_URL it starts the embedded database, and the last command using it
+stops it on the way out (Ctrl-C and SIGTERM included).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from typing import Any
 
-from patt.cli import accounts, campaign, database, demo, serve, sheets, sync
-from patt.cli.common import NotConfigured, UserError
-from patt.config import ConfigError, get_settings
+from pydantic import ValidationError
+
+from patt.cli import (
+    accounts,
+    backup,
+    campaign,
+    database,
+    demo,
+    doctor,
+    serve,
+    sheets,
+    sync,
+)
+from patt.cli.common import NotConfigured, UserError, release_embedded
+from patt.config import ConfigError, Settings, describe_settings_error, get_settings
 from sv_common.errors import DomainError
 
 # Order of the commands in `patt --help`.
-COMMANDS = (serve, database, accounts, demo, sync, sheets, campaign)
+COMMANDS = (serve, database, backup, doctor, accounts, demo, sync, sheets, campaign)
 
 __all__ = ["NotConfigured", "UserError", "build_parser", "main"]
 
@@ -38,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="patt",
         description="PATT guild platform: run the site and manage its database. With no "
-        "DATABASE_URL every command uses (and starts) the embedded PostgreSQL in PATT_DATA_DIR.",
+        "DATABASE_URL every command uses (and starts) the embedded PostgreSQL in PATT_DATA_DIR; "
+        "it stops when the last patt process using it exits. Operating a server: "
+        "docs/OPERATIONS.md.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
@@ -55,13 +71,33 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:  # a command group without its action: that group's help
         getattr(args, "help_parser", parser).print_help()
         return 2
+    previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        return int(handler(args, get_settings()) or 0)
+        if getattr(args, "reads_settings_itself", False):  # `doctor` reports bad settings
+            return int(handler(args, None) or 0)
+        return int(handler(args, _load_settings()) or 0)
     except (UserError, ConfigError, DomainError) as exc:
         print(f"error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
         return exc.exit_code if isinstance(exc, UserError) else 1
     except KeyboardInterrupt:
         return 1
+    finally:
+        # Ctrl-C and SIGTERM end here too: the embedded database stops with its last user.
+        release_embedded()
+        signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM (systemd stop, kill) unwinds like Ctrl-C, so cleanup code runs."""
+    raise SystemExit(128 + signum)
+
+
+def _load_settings() -> Settings:
+    """The settings, or a plain-words error naming the bad variable."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_settings_error(exc)) from None
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ embedded), migrations with progress lines, and running async work in one transac
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from patt.config import Settings
@@ -33,14 +35,39 @@ def note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# The data dir of the embedded server this process uses (None: none, or DATABASE_URL is set).
+_attached_data_dir: Path | None = None
+
+
 def database_url(settings: Settings) -> str:
-    """The configured URL, or the embedded server's (started when needed)."""
+    """The configured URL, or the embedded server's (started when needed, and counted as used
+    by this process until `release_embedded`)."""
+    global _attached_data_dir
     if settings.database_url:
         return settings.database_url
-    from sv_common.db.embedded import start_embedded
+    from sv_common.db import embedded
 
     note(f"Using the embedded PostgreSQL in {settings.patt_data_dir.resolve()}")
-    return start_embedded(settings.patt_data_dir)
+    url = embedded.attach(settings.patt_data_dir)
+    _attached_data_dir = settings.patt_data_dir
+    return url
+
+
+def release_embedded() -> None:
+    """Leave the embedded server; the last `patt` process to leave stops it."""
+    global _attached_data_dir
+    if _attached_data_dir is None:
+        return
+    from sv_common.db import embedded
+
+    data_dir, _attached_data_dir = _attached_data_dir, None
+    try:
+        stopped = embedded.detach(data_dir)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        note(f"warning: could not stop the embedded PostgreSQL ({exc}); `patt db stop` retries.")
+        return
+    if stopped:
+        note("Stopped the embedded PostgreSQL (no other patt process uses it).")
 
 
 def upgrade_database(url: str) -> None:

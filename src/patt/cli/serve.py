@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import os
 import secrets
+import signal
 import sys
 from typing import Any
 
@@ -84,17 +85,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print("  (or run: patt create-admin)")
     sys.stdout.flush()
     get_settings.cache_clear()
-    uvicorn.run(
-        "patt.app:create_app",
-        factory=True,
-        host=settings.app_host,
-        port=settings.app_port,
-        workers=args.workers,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
-        log_level="info",
-        log_config=uvicorn_log_config(),
-    )
+    try:
+        uvicorn.run(
+            "patt.app:create_app",
+            factory=True,
+            host=settings.app_host,
+            port=settings.app_port,
+            workers=args.workers,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
+            log_level="info",
+            log_config=uvicorn_log_config(),
+        )
+    except (KeyboardInterrupt, SystemExit) as stop:
+        # uvicorn shuts down gracefully on Ctrl-C / SIGTERM, then re-raises the signal: a
+        # requested stop is a clean exit (the caller then stops the embedded database).
+        if isinstance(stop, SystemExit) and stop.code not in (None, 0, 128 + signal.SIGTERM):
+            raise
+    note("Stopped.")
     return 0
 
 
@@ -104,7 +112,9 @@ def register(sub: Any) -> None:
         "serve",
         help="apply migrations, seed ranks and run the web app",
         description="Apply migrations, seed ranks, then run the web app. Prints the URL "
-        "and, while no Guild Leader exists, a one-time /setup link.",
+        "and, while no Guild Leader exists, a one-time /setup link. Ctrl-C or SIGTERM stops "
+        "it gracefully, and with it the embedded PostgreSQL it started (unless another patt "
+        "process still uses it).",
     )
     serve.add_argument("--host", help="listen address (default APP_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default APP_PORT, 8100)")

@@ -7,11 +7,13 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import create_engine
 
 from sv_common.db.engine import to_sync_url
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "alembic"
+# Shipped inside the package so an installed wheel can migrate its database.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
@@ -42,8 +44,15 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("postgresql://x@/x"))
+
+
 def head_revision() -> str | None:
     """The newest revision in the migrations folder."""
-    from alembic.script import ScriptDirectory
+    return _scripts().get_current_head()
 
-    return ScriptDirectory.from_config(alembic_config("postgresql://x@/x")).get_current_head()
+
+def all_revisions() -> list[Script]:
+    """Every migration this version knows, newest first."""
+    return list(_scripts().walk_revisions())

@@ -1,4 +1,4 @@
-"""Default ranks from `data/seed/ranks.json`, inserted only when `common.guild_ranks` is empty."""
+"""Default ranks from `seed_data/ranks.json` (shipped in the package), inserted only when `common.guild_ranks` is empty."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sv_common.db.models import GuildRank
 
-SEED_FILE = Path(__file__).resolve().parents[3] / "data" / "seed" / "ranks.json"
+SEED_FILE = Path(__file__).resolve().parent / "seed_data" / "ranks.json"
 
 
 def load_seed_ranks(path: Path = SEED_FILE) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""Operating an installation: the `patt doctor` checks."""
