@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from patt.core.caches import ProcessCaches
 from patt.core.envelope import error_for_path, error_response
 from patt.core.middleware import ApiBodyMiddleware, SecurityHeadersMiddleware
 from patt.core.render import LoginRequired, PageError, login_redirect, render
-from sv_common.auth.throttle import SlidingWindow
+from sv_common.auth.throttle import SharedWindow, ThrottleStore
 from sv_common.db.engine import is_outage, make_engine, make_sessionmaker
 from sv_common.errors import DomainError
 
@@ -184,15 +183,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return await page_error(request, 500)
 
 
-def _throttles() -> dict[str, SlidingWindow]:
+# name: (limit, window in seconds) — 20 §8
+THROTTLE_LIMITS = {
+    "login_user": (5, 15 * 60),
+    "login_ip": (20, 15 * 60),
+    "register_ip": (10, 15 * 60),
+    "setup_ip": (5, 15 * 60),
+    "api_key_ip": (10, 15 * 60),
+    "roster_submit_ip": (30, 60 * 60),
+    "invite_member": (1, 60),
+}
+
+
+def _throttles(store: ThrottleStore) -> dict[str, SharedWindow]:
+    """Every throttle of the app, counted in PostgreSQL so all processes share them."""
     return {
-        "login_user": SlidingWindow(5, 15 * 60),
-        "login_ip": SlidingWindow(20, 15 * 60),
-        "register_ip": SlidingWindow(10, 15 * 60),
-        "setup_ip": SlidingWindow(5, 15 * 60),
-        "api_key_ip": SlidingWindow(10, 15 * 60),
-        "roster_submit_ip": SlidingWindow(30, 60 * 60),
-        "invite_member": SlidingWindow(1, 60),
+        name: store.window(name, limit, window) for name, (limit, window) in THROTTLE_LIMITS.items()
     }
 
 
@@ -210,6 +216,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             except Exception:  # shutdown must never hang or crash
                 log.exception("shutdown hook failed")
         await app.state.engine.dispose()
+        await app.state.state_engine.dispose()
 
 
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
@@ -237,10 +244,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.engine, info=app.state.caches.session_info()
     )
     app.state.jwt_secret = resolve_jwt_secret(settings)
-    app.state.throttles = _throttles()
+    # Throttles use their own small pool: a request that already holds a connection of the main
+    # pool never waits on that pool for a second one (no self-deadlock under a login flood).
+    app.state.state_engine = make_engine(url, pool_size=2, max_overflow=4)
+    app.state.throttle_store = ThrottleStore(app.state.state_engine)
+    app.state.throttles = _throttles(app.state.throttle_store)
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
-    app.state.setup_token_hash = os.environ.get("PATT_SETUP_TOKEN_HASH")
 
     install_error_handlers(app)
     app.add_middleware(ApiBodyMiddleware)

@@ -39,6 +39,8 @@ class CharacterOrigin(StrEnum):
     MANUAL = "manual"
     ROSTER_FORM = "roster_form"
     SHEET_IMPORT = "sheet_import"
+    HOUSEKEEPING = "housekeeping"  # the scheduler's daily clean-up (a timing row, no counts)
+    PIPELINE = "pipeline"  # matching + integrity after a sync or upload (a timing row)
     BLIZZARD_SYNC = "blizzard_sync"
     ADDON = "addon"
     DEMO = "demo"
