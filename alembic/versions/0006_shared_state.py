@@ -5,8 +5,8 @@
   limits hold across workers and hosts. `expires_at` (last hit + window) lets old rows be pruned.
 - `common.setup_token`: the single one-time setup link hash (sha256 hex) while no Guild Leader
   exists; replaced on each start in setup mode, deleted when the Guild Leader is created.
-- `guild_identity.sync_log.source` also accepts `housekeeping` and `pipeline`, so every scheduled
-  job leaves a row with its duration.
+- `guild_identity.sync_log.source` also accepts `housekeeping`: the scheduler's daily
+  housekeeping leaves a row with its counts and duration, like the syncs.
 
 Revision ID: 0006_shared_state
 Revises: 0003_hardening
@@ -22,7 +22,7 @@ branch_labels = None
 depends_on = None
 
 OLD_SOURCES = "'blizzard_api', 'discord_bot', 'addon_upload', 'sheet_import'"
-NEW_SOURCES = OLD_SOURCES + ", 'housekeeping', 'pipeline'"
+NEW_SOURCES = OLD_SOURCES + ", 'housekeeping'"
 
 
 def upgrade() -> None:
@@ -57,7 +57,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM guild_identity.sync_log WHERE source IN ('housekeeping', 'pipeline')")
+    op.execute("DELETE FROM guild_identity.sync_log WHERE source = 'housekeeping'")
     op.execute("ALTER TABLE guild_identity.sync_log DROP CONSTRAINT ck_sync_log_source")
     op.execute(
         "ALTER TABLE guild_identity.sync_log ADD CONSTRAINT ck_sync_log_source "

@@ -18,9 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patt import __version__
 from patt.config import Settings, check_production, get_settings, resolve_jwt_secret
+from patt.core import metrics
 from patt.core.caches import ProcessCaches
 from patt.core.envelope import error_for_path, error_response
 from patt.core.middleware import ApiBodyMiddleware, SecurityHeadersMiddleware
+from patt.core.observability import RequestContextMiddleware
 from patt.core.render import LoginRequired, PageError, login_redirect, render
 from sv_common.auth.throttle import SharedWindow, ThrottleStore
 from sv_common.db.engine import is_outage, make_engine, make_sessionmaker
@@ -255,6 +257,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     install_error_handlers(app)
     app.add_middleware(ApiBodyMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    # outermost: the request id and timing cover every answer, errors and early 413s included
+    app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
+    metrics.enable(settings.metrics_enabled)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     from patt import features

@@ -93,8 +93,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
-        log_level="info",
-        log_config=uvicorn_log_config(),
+        log_level=settings.log_level,
+        log_config=uvicorn_log_config(settings.log_format, settings.log_level),
+        access_log=False,  # the app writes its own access log (patt.access, with request ids)
     )
     return 0
 

@@ -39,8 +39,6 @@ class CharacterOrigin(StrEnum):
     MANUAL = "manual"
     ROSTER_FORM = "roster_form"
     SHEET_IMPORT = "sheet_import"
-    HOUSEKEEPING = "housekeeping"  # the scheduler's daily clean-up (a timing row, no counts)
-    PIPELINE = "pipeline"  # matching + integrity after a sync or upload (a timing row)
     BLIZZARD_SYNC = "blizzard_sync"
     ADDON = "addon"
     DEMO = "demo"
@@ -157,6 +155,7 @@ class SyncSource(StrEnum):
     DISCORD_BOT = "discord_bot"
     ADDON_UPLOAD = "addon_upload"
     SHEET_IMPORT = "sheet_import"
+    HOUSEKEEPING = "housekeeping"  # the scheduler's daily clean-up (its counts and duration)
 
 
 class SyncStatus(StrEnum):
