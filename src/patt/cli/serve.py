@@ -115,5 +115,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="load the demo guild when the database is empty and use bundled fakes for Discord",
     )
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); they share throttles, the setup link and the "
+        "scheduler through the database",
+    )
     serve.set_defaults(handler=cmd_serve)
