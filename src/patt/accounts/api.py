@@ -100,17 +100,23 @@ def _account_key(request: Request, username: str) -> str:
 async def login_retry_after(request: Request, username: str) -> int:
     """Seconds until this client may try this username again, or any username (0 = now)."""
     throttles: dict[str, SharedWindow] = request.app.state.throttles
-    return max(
-        await throttles["login_user"].retry_after(_account_key(request, username)),
-        await throttles["login_ip"].retry_after(client_ip(request)),
+    return await request.app.state.throttle_store.retry_after_any(  # type: ignore[no-any-return]
+        [
+            (throttles["login_user"], _account_key(request, username)),
+            (throttles["login_ip"], client_ip(request)),
+        ]
     )
 
 
 async def record_login_failure(request: Request, username: str) -> None:
     """Count one failed login for the (username, client) pair and for the client."""
     throttles: dict[str, SharedWindow] = request.app.state.throttles
-    await throttles["login_user"].hit(_account_key(request, username))
-    await throttles["login_ip"].hit(client_ip(request))
+    await request.app.state.throttle_store.hit_each(
+        [
+            (throttles["login_user"], _account_key(request, username)),
+            (throttles["login_ip"], client_ip(request)),
+        ]
+    )
 
 
 async def clear_login_failures(request: Request, username: str) -> None:

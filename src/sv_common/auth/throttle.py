@@ -83,6 +83,24 @@ class ThrottleStore:
         self._next_prune = moment + PRUNE_SECONDS
         await self.prune(now)
 
+    async def retry_after_any(self, checks: list[tuple[SharedWindow, str]]) -> int:
+        """The longest wait of several (throttle, key) checks, on one connection (0 = allowed)."""
+        now = clock.now()
+        waits = [0]
+        async with self.engine.connect() as connection:
+            for window, key in checks:
+                hits = await connection.scalar(text(_HITS), window._params(key, now))
+                waits.append(window._wait(hits, now))
+        return max(waits)
+
+    async def hit_each(self, hits: list[tuple[SharedWindow, str]]) -> None:
+        """Record one hit on each (throttle, key), in one transaction."""
+        now = clock.now()
+        async with self.engine.begin() as connection:
+            for window, key in hits:
+                await connection.execute(text(_UPSERT), window._params(key, now))
+        await self.prune_now_and_then(now)
+
     async def count(self, name: str | None = None) -> int:
         """Rows stored (for one throttle, or all): tests and operators."""
         where = " WHERE bucket = :bucket" if name else ""
