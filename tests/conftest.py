@@ -107,6 +107,7 @@ async def app(database_url: str, settings: Settings) -> AsyncIterator[Any]:
     yield application
     clock.reset()
     await application.state.engine.dispose()
+    await application.state.state_engine.dispose()
 
 
 @pytest.fixture

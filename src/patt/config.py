@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     landing_image_url: str = "/static/img/landing.svg"
     demo_mode: bool = False
 
+    # operations: logs, metrics (docs/CONFIGURATION.md "Running several processes")
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = True
+    metrics_enabled: bool = False
+    metrics_token: str = ""
+
     # guild identity
     patt_guild_name: str = "Pull All The Things"
     patt_guild_realm_slug: str = "senjin"
@@ -109,6 +116,11 @@ class Settings(BaseSettings):
     discord_channel_notification: str = ""
     raid_helper_api_key: str = ""
     raid_helper_base_url: str = "https://raid-helper.dev/api/v2"
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("blizzard_sync_hours")
     @classmethod

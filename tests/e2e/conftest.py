@@ -21,7 +21,6 @@ the async integration tests of the same pytest run start.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import re
@@ -35,7 +34,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from patt.app import _throttles, create_app
+from patt.app import create_app
 from patt.config import Settings
 from sv_common.db.engine import transaction
 from tests.conftest import DEFAULT_PASSWORD, make_settings, reset_database
@@ -195,9 +194,7 @@ class LiveServer:
         from sv_common import clock
 
         clock.reset()
-        self.run(reset_database(self.app))
-        self.app.state.throttles = _throttles()
-        self.app.state.setup_token_hash = None
+        self.run(reset_database(self.app))  # throttle hits and the setup token are tables too
         if self.outbox is not None and self.outbox.exists():
             self.outbox.write_text("")
         if self.discord_file is not None:
@@ -205,8 +202,10 @@ class LiveServer:
 
     # ---- setup mode, Discord fake
     def set_setup_token(self, token: str) -> None:
-        """Accept `token` on /setup (as `patt serve` does through PATT_SETUP_TOKEN_HASH)."""
-        self.app.state.setup_token_hash = hashlib.sha256(token.encode()).hexdigest()
+        """Accept `token` on /setup (as `patt serve` stores it in the database)."""
+        from sv_common.auth import setup_token
+
+        self.in_session(lambda session: setup_token.arm(session, setup_token.token_hash(token)))
 
     def write_discord_members(self, members: list[dict[str, Any]]) -> None:
         """Replace the fake Discord server's members (file and, when running, the service)."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from sv_common.auth import setup_token
 from sv_common.db.models import GuildMember, GuildRank
 from tests.e2e import conftest as e2e_conftest
 from tests.e2e.conftest import LiveServer, has_horizontal_scroll
@@ -40,7 +41,7 @@ def test_the_member_from_the_previous_test_is_gone(live_server: LiveServer) -> N
         return int(await session.scalar(select(func.count()).select_from(GuildMember)))
 
     assert live_server.in_session(count) == 0
-    assert live_server.app.state.setup_token_hash is None
+    assert not live_server.in_session(setup_token.is_armed)
 
 
 def test_unknown_page_is_the_404_page_without_sideways_scroll_on_a_phone(

@@ -42,6 +42,8 @@ def test_every_spec_table_exists(database_url: str) -> None:
         "discord_config",
         "invite_codes",
         "member_availability",
+        "throttle_hits",
+        "setup_token",
     }
     assert tables["patt"] == {
         "campaigns",

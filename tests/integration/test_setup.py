@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any
 
 import httpx
@@ -11,16 +10,24 @@ import pytest
 from sqlalchemy import text
 from tests.conftest import Factory, count_rows
 
+from sv_common.auth import setup_token
+
 TOKEN = "setup-token-for-tests-0123456789abcdefghij"
 PASSWORD = "guild-leader-password"
 INVALID_LINK = "This setup link is invalid or has expired. Restart the server to get a new one."
 
 
 @pytest.fixture
-def armed(app: Any) -> str:
-    """The app holds the hash of TOKEN, as `patt serve` would arrange."""
-    app.state.setup_token_hash = hashlib.sha256(TOKEN.encode()).hexdigest()
+async def armed(app: Any) -> str:
+    """The database holds the hash of TOKEN, as `patt serve` would arrange."""
+    async with app.state.sessionmaker() as session, session.begin():
+        await setup_token.arm(session, setup_token.token_hash(TOKEN))
     return TOKEN
+
+
+async def token_stored(app: Any) -> bool:
+    async with app.state.sessionmaker() as session:
+        return await setup_token.is_armed(session)
 
 
 async def csrf(client: httpx.AsyncClient) -> str:
@@ -92,10 +99,7 @@ async def test_bad_or_missing_token_is_the_403_page(
     assert "guildmaster" not in response.text
 
 
-async def test_without_a_token_in_memory_every_token_is_refused(
-    app: Any, client: httpx.AsyncClient
-):
-    app.state.setup_token_hash = None
+async def test_without_a_stored_token_every_token_is_refused(app: Any, client: httpx.AsyncClient):
     response = await client.get(f"/setup?token={TOKEN}")
     assert response.status_code == 403
 
@@ -119,7 +123,7 @@ async def test_setup_success_creates_leader_logs_in_and_discards_token(
     cookies = response.headers.get_list("set-cookie")
     session_cookie = next(c for c in cookies if c.startswith("patt_token="))
     assert "httponly" in session_cookie.lower() and "max-age=2592000" in session_cookie.lower()
-    assert app.state.setup_token_hash is None
+    assert not await token_stored(app)
     async with app.state.sessionmaker() as session:
         row = (
             await session.execute(
@@ -193,7 +197,7 @@ async def test_setup_validation_errors_re_render_and_create_nothing(
     if "discord_username" not in overrides:
         assert 'value="guildmaster"' in response.text
     assert await users(app) == 0 and await members(app) == 0
-    assert app.state.setup_token_hash is not None
+    assert await token_stored(app)
 
 
 async def test_setup_post_without_csrf_is_403_and_creates_nothing(
@@ -206,7 +210,7 @@ async def test_setup_post_without_csrf_is_403_and_creates_nothing(
     assert response.status_code == 403
     assert "Your form expired. Reload the page and try again." in response.text
     assert await users(app) == 0
-    assert app.state.setup_token_hash is not None
+    assert await token_stored(app)
 
 
 async def test_setup_post_with_bad_token_is_403(app: Any, client: httpx.AsyncClient, armed: str):

@@ -21,7 +21,6 @@ from sv_common.auth import passwords
 from sv_common.auth.csrf import new_csrf_token, tokens_match
 from sv_common.auth.invite_codes import ALPHABET, invite_problem, new_code, normalise_code
 from sv_common.auth.jwt import TokenExpired, TokenInvalid, create_access_token, decode_access_token
-from sv_common.auth.throttle import SlidingWindow
 from sv_common.errors import Invalid
 
 SECRET = "unit-secret-0123456789abcdef0123456789abcdef"
@@ -232,46 +231,6 @@ def test_invite_problem_messages_in_rule_order() -> None:
     assert invite_problem(revoked) == "This invite code is no longer valid."  # type: ignore[arg-type]
     expired = SimpleNamespace(used_at=None, revoked_at=None, expires_at=now)
     assert invite_problem(expired) == "This invite code has expired."  # type: ignore[arg-type]
-
-
-# --------------------------------------------------------------------------------- throttle
-def test_sliding_window_limits_and_reports_retry_after() -> None:
-    clock.set_now(datetime(2026, 3, 1, 18, 0, tzinfo=UTC))
-    window = SlidingWindow(3, 60)
-    for _ in range(3):
-        assert window.retry_after("ip") == 0
-        window.hit("ip")
-    assert window.retry_after("ip") == 60
-    assert window.retry_after("other") == 0
-    clock.advance(timedelta(seconds=45))
-    assert window.retry_after("ip") == 15
-    clock.advance(timedelta(seconds=15))
-    assert window.retry_after("ip") == 0
-
-
-def test_sliding_window_slides_one_hit_at_a_time() -> None:
-    clock.set_now(datetime(2026, 3, 1, 18, 0, tzinfo=UTC))
-    window = SlidingWindow(2, 100)
-    window.hit("k")
-    clock.advance(timedelta(seconds=50))
-    window.hit("k")
-    assert window.retry_after("k") == 50
-    clock.advance(timedelta(seconds=50))
-    assert window.retry_after("k") == 0
-    window.hit("k")
-    assert window.retry_after("k") == 50
-
-
-def test_clear_and_reset_forget_hits() -> None:
-    window = SlidingWindow(1, 900)
-    window.hit("user")
-    window.hit("other")
-    assert window.retry_after("user") > 0
-    window.clear("user")
-    assert window.retry_after("user") == 0
-    assert window.retry_after("other") > 0
-    window.reset()
-    assert window.retry_after("other") == 0
 
 
 # ------------------------------------------------------------------------------------- csrf

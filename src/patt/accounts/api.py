@@ -24,7 +24,7 @@ from patt.deps import DB, CurrentMember
 from patt.members.schemas import CharacterRead, RankBrief
 from sv_common.auth import sessions
 from sv_common.auth.jwt import create_access_token
-from sv_common.auth.throttle import SlidingWindow
+from sv_common.auth.throttle import SharedWindow
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError, TooManyRequests
 from sv_common.identity import accounts
@@ -97,25 +97,31 @@ def _account_key(request: Request, username: str) -> str:
     return f"{username.strip().casefold()}\x00{client_ip(request)}"
 
 
-def login_retry_after(request: Request, username: str) -> int:
+async def login_retry_after(request: Request, username: str) -> int:
     """Seconds until this client may try this username again, or any username (0 = now)."""
-    throttles: dict[str, SlidingWindow] = request.app.state.throttles
-    return max(
-        throttles["login_user"].retry_after(_account_key(request, username)),
-        throttles["login_ip"].retry_after(client_ip(request)),
+    throttles: dict[str, SharedWindow] = request.app.state.throttles
+    return await request.app.state.throttle_store.retry_after_any(  # type: ignore[no-any-return]
+        [
+            (throttles["login_user"], _account_key(request, username)),
+            (throttles["login_ip"], client_ip(request)),
+        ]
     )
 
 
-def record_login_failure(request: Request, username: str) -> None:
+async def record_login_failure(request: Request, username: str) -> None:
     """Count one failed login for the (username, client) pair and for the client."""
-    throttles: dict[str, SlidingWindow] = request.app.state.throttles
-    throttles["login_user"].hit(_account_key(request, username))
-    throttles["login_ip"].hit(client_ip(request))
+    throttles: dict[str, SharedWindow] = request.app.state.throttles
+    await request.app.state.throttle_store.hit_each(
+        [
+            (throttles["login_user"], _account_key(request, username)),
+            (throttles["login_ip"], client_ip(request)),
+        ]
+    )
 
 
-def clear_login_failures(request: Request, username: str) -> None:
+async def clear_login_failures(request: Request, username: str) -> None:
     """A successful login clears the pair's counter (the client's stays)."""
-    request.app.state.throttles["login_user"].clear(_account_key(request, username))
+    await request.app.state.throttles["login_user"].clear(_account_key(request, username))
 
 
 def check_throttle(retry_after: int) -> None:
@@ -144,14 +150,14 @@ async def issue_token(
 async def register(request: Request, body: RegisterBody, db: DB) -> Response:
     """Create the account of the invite code's member and return an API token."""
     ip = client_ip(request)
-    register_ip: SlidingWindow = request.app.state.throttles["register_ip"]
-    check_throttle(register_ip.retry_after(ip))
+    register_ip: SharedWindow = request.app.state.throttles["register_ip"]
+    check_throttle(await register_ip.retry_after(ip))
     try:
         member = await accounts.register(
             db, code=body.code, discord_username=body.discord_username, password=body.password
         )
     except DomainError:
-        register_ip.hit(ip)
+        await register_ip.hit(ip)
         raise
     token = await issue_token(
         request, db, member, expires_minutes=request.app.state.settings.jwt_expire_minutes
@@ -162,16 +168,16 @@ async def register(request: Request, body: RegisterBody, db: DB) -> Response:
 @router.post("/login", response_model=Envelope[TokenRead])
 async def login(request: Request, body: LoginBody, db: DB) -> Response:
     """Check the credentials and return an API token."""
-    check_throttle(login_retry_after(request, body.discord_username))
+    check_throttle(await login_retry_after(request, body.discord_username))
     try:
         result = await accounts.login(
             db, discord_username=body.discord_username, password=body.password
         )
     except DomainError as exc:
         if exc.status_code == 401:  # the inactive 403 comes only after a correct password
-            record_login_failure(request, body.discord_username)
+            await record_login_failure(request, body.discord_username)
         raise
-    clear_login_failures(request, body.discord_username)
+    await clear_login_failures(request, body.discord_username)
     token = await issue_token(
         request, db, result.member, expires_minutes=request.app.state.settings.jwt_expire_minutes
     )

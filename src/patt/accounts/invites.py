@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from patt.config import Settings
 from sv_common import clock
 from sv_common.auth import invite_codes
-from sv_common.auth.throttle import SlidingWindow
+from sv_common.auth.throttle import SharedWindow
 from sv_common.clock import iso
 from sv_common.db.models import DiscordMember, GuildMember, InviteCode
 from sv_common.discord.dm import dm_outcome_message, invite_dm_text
@@ -176,7 +176,7 @@ async def send_invite(
     actor: GuildMember,
     member_id: int,
     settings: Settings,
-    throttle: SlidingWindow,
+    throttle: SharedWindow,
     discord: Any,
 ) -> dict[str, Any]:
     """The whole flow: the code is committed first, then the DM goes out with no transaction
@@ -194,7 +194,7 @@ async def create_invite(
     actor: GuildMember,
     member_id: int,
     settings: Settings,
-    throttle: SlidingWindow,
+    throttle: SharedWindow,
 ) -> PreparedInvite:
     """Check the rules and write the code (in the caller's transaction)."""
     member = await member_service.get_member(session, member_id)
@@ -215,10 +215,9 @@ async def create_invite(
     discord_id = member.discord_id or (account.discord_id if account is not None else "")
 
     key = str(member.id)
-    retry_after = throttle.retry_after(key)
+    retry_after = await throttle.take(key)  # checked and counted at once: one request wins
     if retry_after:
         raise TooManyRequests(THROTTLED, retry_after=retry_after)
-    throttle.hit(key)  # no await between check and hit: one request per member wins
     try:
         if not member.discord_username and account is not None:
             member.discord_username = account.username  # 20 §5: registration and login need it
@@ -236,7 +235,7 @@ async def create_invite(
             expires_hours=settings.invite_expire_hours,
         )
     except Exception:
-        throttle.clear(key)  # nothing was sent; let the officer retry at once
+        await throttle.clear(key)  # nothing was sent; let the officer retry at once
         raise
 
     register_url = f"{settings.base_url}/register?code={invite.code}"

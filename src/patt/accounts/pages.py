@@ -35,7 +35,7 @@ from patt.core.render import (
 )
 from patt.deps import CSRF_PAGE_MESSAGE, DB, SESSION_COOKIE, PageMember, csrf_ok
 from sv_common.auth import sessions
-from sv_common.auth.throttle import SlidingWindow
+from sv_common.auth.throttle import SharedWindow
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError
 from sv_common.identity import accounts
@@ -175,7 +175,7 @@ async def login_submit(request: Request, db: DB) -> Response:
             error=CSRF_PAGE_MESSAGE,
             status_code=403,
         )
-    retry_after = login_retry_after(request, username)
+    retry_after = await login_retry_after(request, username)
     if retry_after > 0:
         return await _login_page(
             request,
@@ -190,7 +190,7 @@ async def login_submit(request: Request, db: DB) -> Response:
             request, next_path=next_path, username=username, error=LOGIN_FAILED, status_code=400
         )
     if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
-        record_login_failure(request, username)
+        await record_login_failure(request, username)
         return await _login_page(
             request, next_path=next_path, username=username, error=LOGIN_FAILED, status_code=400
         )
@@ -201,12 +201,12 @@ async def login_submit(request: Request, db: DB) -> Response:
         if exc.status_code == 403:
             message = LOGIN_INACTIVE
         else:
-            record_login_failure(request, username)
+            await record_login_failure(request, username)
             message = LOGIN_FAILED
         return await _login_page(
             request, next_path=next_path, username=username, error=message, status_code=400
         )
-    clear_login_failures(request, username)
+    await clear_login_failures(request, username)
     response = redirect(request, next_path)
     set_session_cookie(request, response, await page_token(request, db, result.member))
     return response
@@ -268,9 +268,9 @@ async def register_submit(request: Request, db: DB) -> Response:
 
     if not csrf_ok(request, form.get("csrf_token")):
         return await again(CSRF_PAGE_MESSAGE, 403)
-    throttle: SlidingWindow = request.app.state.throttles["register_ip"]
+    throttle: SharedWindow = request.app.state.throttles["register_ip"]
     ip = client_ip(request)
-    retry_after = throttle.retry_after(ip)
+    retry_after = await throttle.retry_after(ip)
     if retry_after > 0:
         return await again(throttle_message(retry_after), 429, retry_after)
     if password != password2:
@@ -283,7 +283,7 @@ async def register_submit(request: Request, db: DB) -> Response:
                 db, code=code, discord_username=username, password=password
             )
     except DomainError as exc:
-        throttle.hit(ip)
+        await throttle.hit(ip)
         return await again(exc.message)
     response = redirect(request, next_path)
     set_flash(request, response, "success", f"Welcome to the guild, {member.display_name}!")

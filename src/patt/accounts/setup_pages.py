@@ -1,17 +1,16 @@
 """First-admin bootstrap page `/setup` (20 §7, 50 §4.5): create the Guild Leader with the
 one-time token printed at startup.
 
-`app.state.setup_token_hash` holds the sha256 hex of the token (set by `patt serve` or the
-startup hook); it is compared in constant time and discarded after a successful setup. POSTs are
-serialised with a transaction-level advisory lock so a second submission (race or replay) sees
-that setup mode has ended and gets 404. Failed token checks count against the `setup_ip`
-throttle; a throttled visitor gets a 429 notice page with Retry-After.
+The sha256 hex of the token lives in PostgreSQL (`sv_common.auth.setup_token`, written by
+`patt serve` or the startup hook), so every worker and host accepts the same link; it is
+compared in constant time and deleted in the transaction that creates the Guild Leader. POSTs
+are serialised with a transaction-level advisory lock so a second submission (race or replay)
+sees that setup mode has ended and gets 404. Failed token checks count against the shared
+`setup_ip` throttle; a throttled visitor gets a 429 notice page with Retry-After.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,7 +27,8 @@ from patt.accounts.pages import (
 from patt.core.netutil import client_ip
 from patt.core.render import PageError, redirect_with_flash, render
 from patt.deps import CSRF_PAGE_MESSAGE, DB, PageMember, csrf_ok
-from sv_common.auth.throttle import SlidingWindow
+from sv_common.auth import setup_token
+from sv_common.auth.throttle import SharedWindow
 from sv_common.db import locks
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError
@@ -40,17 +40,7 @@ SETUP_LINK_INVALID = (
     "This setup link is invalid or has expired. Restart the server to get a new one."
 )
 WELCOME = "Welcome! Your Guild Leader account is ready."
-MAX_TOKEN_LENGTH = 200
 MAX_NAME = 100
-
-
-def setup_token_ok(request: Request, token: str) -> bool:
-    """Constant-time comparison of sha256(token) with the hash held by the app."""
-    expected = getattr(request.app.state, "setup_token_hash", None)
-    if not expected or not token or len(token) > MAX_TOKEN_LENGTH:
-        return False
-    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
-    return hmac.compare_digest(digest.encode(), str(expected).strip().lower().encode())
 
 
 async def _require_setup_mode(request: Request, db: DB) -> None:
@@ -95,14 +85,14 @@ async def _setup_page(
 async def setup_form(request: Request, db: DB, member: PageMember) -> Response:
     """The Guild Leader form, for the holder of the setup link while in setup mode."""
     await _require_setup_mode(request, db)
-    throttle: SlidingWindow = request.app.state.throttles["setup_ip"]
+    throttle: SharedWindow = request.app.state.throttles["setup_ip"]
     ip = client_ip(request)
-    retry_after = throttle.retry_after(ip)
+    retry_after = await throttle.retry_after(ip)
     if retry_after > 0:
         return await _throttled(request, retry_after, member)
     token = request.query_params.get("token", "")
-    if not setup_token_ok(request, token):
-        throttle.hit(ip)
+    if not await setup_token.matches(db, token):
+        await throttle.hit(ip)
         raise PageError(403, SETUP_LINK_INVALID)
     return await _setup_page(request, token=token, member=member)
 
@@ -113,16 +103,16 @@ async def setup_submit(request: Request, db: DB, member: PageMember) -> Response
     form = await form_fields(request)
     if not csrf_ok(request, form.get("csrf_token")):
         raise PageError(403, CSRF_PAGE_MESSAGE)
-    throttle: SlidingWindow = request.app.state.throttles["setup_ip"]
+    throttle: SharedWindow = request.app.state.throttles["setup_ip"]
     ip = client_ip(request)
-    retry_after = throttle.retry_after(ip)
+    retry_after = await throttle.retry_after(ip)
     if retry_after > 0:
         return await _throttled(request, retry_after, member)
     await locks.transaction_lock(db, locks.SETUP)
     await _require_setup_mode(request, db)
     token = form.get("token", "")
-    if not setup_token_ok(request, token):
-        throttle.hit(ip)
+    if not await setup_token.matches(db, token):
+        await throttle.hit(ip)
         raise PageError(403, SETUP_LINK_INVALID)
 
     username = form.get("discord_username", "").strip()
@@ -156,7 +146,6 @@ async def setup_submit(request: Request, db: DB, member: PageMember) -> Response
             error=error,
             status_code=400,
         )
-    request.app.state.setup_token_hash = None
     response = redirect_with_flash(request, "/admin/roster", "success", WELCOME)
     set_session_cookie(request, response, await page_token(request, db, leader))
     return response

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from patt.campaigns import results
 from patt.campaigns.rules import blocked_reason, end_at, viewer_level
 from patt.campaigns.service import end_at_sql, entry_count, set_closed, set_live
+from patt.core import jobs
 from patt.core.caches import caches_of
 from sv_common import clock
 from sv_common.db import locks
@@ -270,7 +271,8 @@ async def _checker_loop(app: FastAPI) -> None:
     await asyncio.sleep(min(FIRST_PASS_DELAY_SECONDS, interval))
     while True:
         try:
-            result = await run_checker_pass(app.state.sessionmaker)
+            async with jobs.timed("campaign_checker", quiet=True):
+                result = await run_checker_pass(app.state.sessionmaker)
             if result["activated"] or result["closed"] or result["early_closed"]:
                 log.info("campaign checker: %s", result)
         except asyncio.CancelledError:

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import secrets
 import signal
 import sys
 from typing import Any
 
 from patt.cli.common import database_url, note, run_async, seed, upgrade_database
 from patt.config import Settings, check_production, get_settings
-
-# Workers accept the setup token through its hash in this variable, so `serve` creates the
-# token once, before the workers start, and every worker accepts the same link.
-SETUP_TOKEN_ENV = "PATT_SETUP_TOKEN_HASH"
+from patt.core.startup import SETUP_TOKEN_ARMED_ENV
 
 
-def _in_setup_mode(url: str, settings: Settings) -> bool:
+def _new_setup_token(url: str, settings: Settings) -> str | None:
+    """In setup mode, a new one-time token stored in the database (every worker and host reads
+    it from there); None when a Guild Leader exists."""
+    from sv_common.auth import setup_token
     from sv_common.identity import accounts
 
-    async def work(session: Any) -> bool:
-        return await accounts.in_setup_mode(session, settings.admin_rank_level)
+    async def work(session: Any) -> str | None:
+        if not await accounts.in_setup_mode(session, settings.admin_rank_level):
+            return None
+        return await setup_token.create(session)
 
-    return bool(run_async(url, work))
+    token = run_async(url, work)
+    return str(token) if token else None
 
 
 def _with_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -77,9 +78,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["DEMO_MODE"] = "true"
     print(f"PATT Guild Platform running at http://{settings.app_host}:{settings.app_port}")
     print(f"Public URL (links in DMs): {settings.base_url}")
-    if _in_setup_mode(url, settings):
-        token = secrets.token_urlsafe(32)
-        os.environ[SETUP_TOKEN_ENV] = hashlib.sha256(token.encode()).hexdigest()
+    token = _new_setup_token(url, settings)
+    os.environ[SETUP_TOKEN_ARMED_ENV] = "1"  # the workers keep this link instead of making one
+    if token:
         print("No Guild Leader yet. Open this one-time link to create the first account:")
         print(f"  {settings.base_url}/setup?token={token}")
         print("  (or run: patt create-admin)")
@@ -94,8 +95,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             workers=args.workers,
             proxy_headers=True,
             forwarded_allow_ips=settings.trusted_proxies,
-            log_level="info",
-            log_config=uvicorn_log_config(),
+            log_level=settings.log_level,
+            log_config=uvicorn_log_config(settings.log_format, settings.log_level),
+            access_log=False,  # the app writes its own access log (patt.access, with request ids)
         )
     except (KeyboardInterrupt, SystemExit) as stop:
         # uvicorn shuts down gracefully on Ctrl-C / SIGTERM, then re-raises the signal: a
@@ -123,5 +125,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="load the demo guild when the database is empty and use bundled fakes for Discord",
     )
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); they share throttles, the setup link and the "
+        "scheduler through the database",
+    )
     serve.set_defaults(handler=cmd_serve)

@@ -20,28 +20,29 @@ async def seed_on_startup(app: FastAPI) -> None:
         log.info("seeded %s default ranks", inserted)
 
 
-async def setup_token_on_startup(app: FastAPI) -> None:
-    """In setup mode without a token from `patt serve`, create one and print the setup link."""
-    import hashlib
-    import os
-    import secrets
+# `patt serve` stores the token before its workers start and sets this, so its workers do not
+# replace the link it printed.
+SETUP_TOKEN_ARMED_ENV = "PATT_SETUP_TOKEN_ARMED"
 
+
+async def setup_token_on_startup(app: FastAPI) -> None:
+    """In setup mode without a token from `patt serve`, store a new one and print the link."""
+    import os
+
+    from sv_common.auth import setup_token
     from sv_common.identity.accounts import in_setup_mode
 
     settings = app.state.settings
-    env_hash = os.environ.get("PATT_SETUP_TOKEN_HASH")
-    if env_hash:
-        app.state.setup_token_hash = env_hash
+    if os.environ.get(SETUP_TOKEN_ARMED_ENV) or settings.app_env == "testing":
         return
     async with transaction(app.state.sessionmaker) as session:
-        setup_mode = await in_setup_mode(session, settings.admin_rank_level)
-    if setup_mode and settings.app_env != "testing":
-        token = secrets.token_urlsafe(32)
-        app.state.setup_token_hash = hashlib.sha256(token.encode()).hexdigest()
-        print(
-            f"No Guild Leader yet. One-time setup link: {settings.base_url}/setup?token={token}",
-            flush=True,
-        )
+        if not await in_setup_mode(session, settings.admin_rank_level):
+            return
+        token = await setup_token.create(session)
+    print(
+        f"No Guild Leader yet. One-time setup link: {settings.base_url}/setup?token={token}",
+        flush=True,
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -170,17 +170,17 @@ def _key_matches(request: Request) -> bool:
     return hmac.compare_digest(supplied.encode(), configured.encode())
 
 
-def require_upload_key(request: Request) -> None:
+async def require_upload_key(request: Request) -> None:
     """503 not configured, 429 after too many wrong keys from this client, 401 wrong key."""
     if not request.app.state.settings.patt_api_key:
         raise Unavailable(UPLOAD_NOT_CONFIGURED)
     throttle = request.app.state.throttles["api_key_ip"]
     ip = client_ip(request)
-    wait = throttle.retry_after(ip)
+    wait = await throttle.retry_after(ip)
     if wait:
         raise TooManyRequests("Too many invalid API keys; try again later.", retry_after=wait)
     if not _key_matches(request):
-        throttle.hit(ip)
+        await throttle.hit(ip)
         raise Unauthorized(INVALID_KEY)
 
 
@@ -211,7 +211,7 @@ async def addon_upload(request: Request) -> Response:
 async def upload_status_access(request: Request, db: DB) -> None:
     """The upload key, or an officer's session or bearer token."""
     if request.headers.get("x-api-key") is not None:
-        require_upload_key(request)
+        await require_upload_key(request)
         return
     member = await get_current_member(request, db)
     await require_rank()(request, member)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patt.config import Settings
+from patt.core import jobs
 from sv_common.db import locks
 from sv_common.db.models import DiscordConfig
 from sv_common.guild_sync.reporter import NO_ISSUES, ReportResult, deliver_issue_report
@@ -173,7 +174,8 @@ class PipelineRunner:
         while True:
             self._again = False
             try:
-                self.last_outcome = await self._run()
+                async with jobs.timed("pipeline"):
+                    self.last_outcome = await self._run()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed run never stops later ones

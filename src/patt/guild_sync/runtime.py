@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patt.config import Settings
+from patt.core import jobs
 from patt.guild_sync.pipeline import LOCK_WAIT_SECONDS, PipelineRunner, run_pipeline
 from sv_common.db import locks
 from sv_common.db.enums import SyncSource
@@ -97,8 +98,14 @@ class GuildSync:
         return self._blizzard
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run `work` in the background, keeping a reference so it is never lost mid-run."""
-        task = asyncio.create_task(work, name=name)
+        """Run `work` in the background, keeping a reference so it is never lost mid-run; its
+        duration is logged under the job name (`blizzard-sync` → `blizzard`, as scheduled)."""
+
+        async def timed_work() -> Any:
+            async with jobs.timed(name.removesuffix("-sync")):
+                return await work
+
+        task = asyncio.create_task(timed_work(), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task

@@ -28,6 +28,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
+from patt.core import jobs
 from patt.discord.flows import sync_discord
 from patt.discord.runtime import usable
 from patt.guild_sync.runtime import GuildSync
@@ -35,6 +36,7 @@ from sv_common import clock
 from sv_common.db import locks
 from sv_common.db.enums import SyncSource, SyncStatus
 from sv_common.db.models import SyncLog
+from sv_common.guild_sync import sync_log
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +191,8 @@ class Scheduler:
 
     async def _guarded(self, name: str, work: Callable[[], Awaitable[Any]]) -> None:
         try:
-            await work()
+            async with jobs.timed(name):
+                await work()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -247,7 +250,14 @@ class Scheduler:
         while True:
             slot = next_daily(max(clock.now(), slot), HOUSEKEEPING_AT)
             await self._sleep_until(slot)
-            await self._guarded("housekeeping", self.guild_sync.housekeeping)
+            await self._guarded("housekeeping", self._logged_housekeeping)
+
+    async def _logged_housekeeping(self) -> None:
+        """The daily housekeeping, with its own sync_log row (status, counts, duration)."""
+        async with sync_log.sync_run(
+            self.guild_sync.sessionmaker, source=SyncSource.HOUSEKEEPING, triggered_by="schedule"
+        ) as run:
+            run.details = await self.guild_sync.housekeeping()
 
     # ------------------------------------------------------------------ status
     def next_blizzard_run(self, now: datetime | None = None) -> datetime | None:

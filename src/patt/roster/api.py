@@ -111,18 +111,16 @@ async def json_object(request: Request) -> dict[str, Any]:
     return read_json_object(await request.body())
 
 
-def check_submit_rate(request: Request) -> None:
+async def check_submit_rate(request: Request) -> None:
     """30 sign-ups per client IP per hour (20 §8); 429 with Retry-After when exceeded."""
     throttle = request.app.state.throttles["roster_submit_ip"]
-    key = client_ip(request)
-    wait = throttle.retry_after(key)
+    wait = await throttle.take(client_ip(request))  # checked and counted in one step
     if wait:
         minutes = max(1, (wait + 59) // 60)
         raise TooManyRequests(
             f"Too many roster submissions from your connection. Try again in {minutes} minutes.",
             retry_after=wait,
         )
-    throttle.hit(key)
 
 
 # ----------------------------------------------------------------------- sheet-style
@@ -171,7 +169,7 @@ async def roster_submit(request: Request, db: DB) -> JSONResponse:
     viewer = await public_viewer(request, db)
     officer = is_officer(request, viewer)
     if not officer:
-        check_submit_rate(request)
+        await check_submit_rate(request)
     submission = roster_signup.validate_submission(await json_object(request))
     settings = request.app.state.settings
     result = await roster_signup.submit(

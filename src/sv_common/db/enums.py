@@ -163,6 +163,7 @@ class SyncSource(StrEnum):
     DISCORD_BOT = "discord_bot"
     ADDON_UPLOAD = "addon_upload"
     SHEET_IMPORT = "sheet_import"
+    HOUSEKEEPING = "housekeeping"  # the scheduler's daily clean-up (its counts and duration)
 
 
 class SyncStatus(StrEnum):

@@ -49,6 +49,18 @@ _XACT = text("SELECT pg_advisory_xact_lock(:ns, :n)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:ns, :n)")
 
 
+_HELD = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND classid::bigint = :ns AND objid::bigint = :n AND objsubid = 2)"
+)
+
+
+async def is_held(connection: AsyncConnection, number: int) -> bool:
+    """Some session of this database holds the lock now (health, tests)."""
+    return bool(await connection.scalar(_HELD, {"ns": NAMESPACE, "n": number}))
+
+
 class HeldLock:
     """A held advisory lock on its own connection; `release()` is idempotent."""
 

@@ -264,6 +264,37 @@ class DiscordConfig(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
+class ThrottleHits(Base):
+    """The latest hits of one key of one throttle, shared by every app process."""
+
+    __tablename__ = "throttle_hits"
+    __table_args__ = (
+        Index("ix_throttle_hits_expires_at", "expires_at"),
+        {"schema": "common"},
+    )
+
+    bucket: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hits: Mapped[list[datetime]] = mapped_column(ARRAY(TZ), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class SetupToken(Base):
+    """The hash of the one-time setup link while no Guild Leader exists (single row)."""
+
+    __tablename__ = "setup_token"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="ck_setup_token_single_row"),
+        {"schema": "common"},
+    )
+
+    id: Mapped[int] = mapped_column(
+        Integer, primary_key=True, server_default=text("1"), autoincrement=False
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = _created()
+
+
 class InviteCode(Base):
     """A one-time registration code bound to one member."""
 

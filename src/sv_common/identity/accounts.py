@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from sv_common import clock
-from sv_common.auth import invite_codes
+from sv_common.auth import invite_codes, setup_token
 from sv_common.auth.passwords import (
     check_password_rules,
     hash_password_async,
@@ -146,4 +146,5 @@ async def create_guild_leader(
         member.user_id = user.id
         member.registered_at = clock.now()
     await session.flush()
+    await setup_token.discard(session)  # a Guild Leader exists: no setup link works any more
     return await member_service.get_member(session, member.id)
