@@ -21,6 +21,7 @@ from tests.conftest import ROOT
 
 from patt.core import middleware
 from patt.demo import loader as demo
+from sv_common.auth import setup_token
 from sv_common.auth.jwt import create_access_token
 from sv_common.db.engine import transaction
 from sv_common.db.models import Ballot, Campaign, GuildMember, GuildRank
@@ -165,7 +166,8 @@ def page_paths(app: Any) -> list[str]:
     for route in _page_routes(app.routes):
         methods = getattr(route, "methods", None) or set()
         path = getattr(route, "path", "")
-        if "GET" in methods and not path.startswith(("/api/", "/static")):
+        # /metrics is the Prometheus text endpoint (off in tests), not a page
+        if "GET" in methods and not path.startswith(("/api/", "/static", "/metrics")):
             paths.append(path)
     return sorted(set(paths))
 
@@ -256,9 +258,8 @@ async def test_logout_setup_and_error_pages_hold_no_inline_code(
 
 
 async def test_the_setup_page_holds_no_inline_code(app: Any, client: httpx.AsyncClient) -> None:
-    import hashlib
-
-    app.state.setup_token_hash = hashlib.sha256(b"setup-token-for-csp").hexdigest()
+    async with app.state.sessionmaker() as session, session.begin():
+        await setup_token.arm(session, setup_token.token_hash("setup-token-for-csp"))
     response = await client.get("/setup", params={"token": "setup-token-for-csp"})
     assert response.status_code == 200
     assert 'name="password"' in response.text or "password" in response.text.lower()

@@ -269,6 +269,9 @@ async def run_job_waking_early(
 
     monkeypatch.setattr(scheduler_module, "last_success", recent_success)
     monkeypatch.setattr(scheduler, "_sleep_until", sleep_until)
+    # The stub has no database, so housekeeping's sync_log row is left out: these tests are
+    # about when jobs run (the row itself is tested against PostgreSQL in test_observability).
+    monkeypatch.setattr(scheduler, "_logged_housekeeping", guild_sync.housekeeping)
     clock.set_now(start)
     try:
         with pytest.raises(asyncio.CancelledError):

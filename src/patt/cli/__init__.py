@@ -13,6 +13,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from typing import Any
 
 from pydantic import ValidationError
@@ -71,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:  # a command group without its action: that group's help
         getattr(args, "help_parser", parser).print_help()
         return 2
-    previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # Signal handlers can only be set from the main thread (tests and tools may call main()
+    # from another thread; there the process's own handling stays as it is).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
     try:
         if getattr(args, "reads_settings_itself", False):  # `doctor` reports bad settings
             return int(handler(args, None) or 0)
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # Ctrl-C and SIGTERM end here too: the embedded database stops with its last user.
         release_embedded()
-        signal.signal(signal.SIGTERM, previous_sigterm)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
