@@ -115,11 +115,12 @@ async def run(
     )
     try:
         print("warming the server up …", file=sys.stderr, flush=True)
-        for path in ("/api/health", "/", "/static/css/main.css"):
+        for path in (
+            ("/api/health",) if args.quick else ("/api/health", "/", "/static/css/main.css")
+        ):
             warm = WrkRun(server.url + path, 1, args.connections, args.threads)
             await asyncio.to_thread(run_wrk, wrk, warm, None)
-        line = await bench.load("GET /api/health (baseline)", "/api/health", warm_up=False)
-        bench.health = line.result
+        await measure_health(bench, "GET /api/health (baseline, start)")
         for item in chosen:
             print(f"scenario {item.name}: {item.description}", file=sys.stderr, flush=True)
             started = time.perf_counter()
@@ -128,9 +129,17 @@ async def run(
             except NotBuilt as exc:
                 bench.skipped(item.name, f"SKIPPED (not built: {exc})")
             print(f"  done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+        await measure_health(bench, "GET /api/health (baseline, end)")
     finally:
         await engine.dispose()
     return bench
+
+
+async def measure_health(bench: Bench, label: str) -> None:
+    """A plain /api/health row; the ratios use the mean of the start and end rows."""
+    line = await bench.load(label, "/api/health", warm_up=False)
+    assert line.result is not None
+    bench.health_runs.append(line.result)
 
 
 def print_list() -> None:
