@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     print("creating the benchmark database …", file=sys.stderr)
     database = BenchDatabase()
     server = ServerProcess(database.url)
+    load_before = os.getloadavg()[0]
     try:
         print(f"starting the server (1 uvicorn worker) on {server.url} …", file=sys.stderr)
         server.start()
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nPATT benchmark ({mode}: wrk, {bench.duration} s per row, {bench.connections} "
         f"connections, {bench.threads} threads; 1 uvicorn worker; Python "
-        f"{platform.python_version()}; {os.cpu_count()} CPUs shared by server, PostgreSQL and wrk)\n"
+        f"{platform.python_version()}; {os.cpu_count()} CPUs shared by server, PostgreSQL and wrk; "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)\n"
     )
     print(format_report(bench))
     for title, report in bench.state.get("reports", []):

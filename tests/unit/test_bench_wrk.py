@@ -90,3 +90,17 @@ def test_command_line_carries_headers_and_script() -> None:
     assert command[command.index("-H") + 1] == "Authorization: Bearer abc"
     assert command[-1] == "http://127.0.0.1:1/x"
     assert lua_string('a"b\\c') == '"a\\"b\\\\c"'
+
+
+def test_missing_wrk_without_root_explains_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bench.__main__ as entry
+    from bench import wrk
+
+    monkeypatch.setattr(wrk.shutil, "which", lambda name: None)
+    monkeypatch.setattr(wrk.os, "geteuid", lambda: 1000)
+    with pytest.raises(wrk.WrkMissing, match="apt-get install -y wrk"):
+        wrk.ensure_wrk()
+    assert entry.main(["--quick", "--only", "roster"]) == 3
+    assert "sudo apt-get install -y wrk" in capsys.readouterr().err
