@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="short smoke run: 1 s per row, no warm-up runs (figures only indicative)",
+        help="short smoke run: 1 s per row, no warm-up run before each row (figures only indicative)",
     )
     parser.add_argument(
         "--duration", type=int, help="seconds of wrk load per row (default 5; 1 with --quick)"
