@@ -31,14 +31,14 @@ RANKED_METHODS = "'weighted', 'irv', 'schulze'"
 
 def upgrade() -> None:
     op.execute(
-        "UPDATE patt.campaigns SET counting_method = 'approval' WHERE type = 'approval'"
-    )
-    op.execute(
         "ALTER TABLE patt.campaigns "
         "DROP CONSTRAINT ck_campaigns_counting_method, "
         "ADD CONSTRAINT ck_campaigns_counting_method "
-        f"CHECK (counting_method IN ({RANKED_METHODS}, 'approval')), "
-        "ADD CONSTRAINT ck_campaigns_approval_counting "
+        f"CHECK (counting_method IN ({RANKED_METHODS}, 'approval'))"
+    )
+    op.execute("UPDATE patt.campaigns SET counting_method = 'approval' WHERE type = 'approval'")
+    op.execute(
+        "ALTER TABLE patt.campaigns ADD CONSTRAINT ck_campaigns_approval_counting "
         "CHECK ((type = 'approval') = (counting_method = 'approval'))"
     )
 
