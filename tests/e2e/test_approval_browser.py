@@ -97,3 +97,28 @@ def test_approval_vote_page_fits_a_phone(
     phone_page.wait_for_selector("#state-voted")
     assert not has_horizontal_scroll(phone_page)
     assert "1 approval (100% of ballots)" in phone_page.locator("#results-panel").inner_text()
+
+
+def test_officer_creates_an_approval_campaign_in_the_form(
+    live_server: LiveServer, page: Any
+) -> None:
+    officer = live_server.create_member("stonehoof", level=4)
+    log_in(page, officer, "/admin/campaigns/new")
+    method = page.locator("#counting_method")
+    note = page.locator("#approval-note")
+    assert method.is_enabled() and not note.is_visible()
+    page.select_option("#type", "approval")
+    assert method.is_disabled() and note.is_visible()
+    assert "each pick is one approval" in note.inner_text()
+    page.select_option("#type", "ranked_choice")
+    assert method.is_enabled() and not note.is_visible()
+    page.select_option("#type", "approval")
+    page.fill("#title", "Raid Night")
+    page.select_option("#min_rank_to_vote", "2")
+    page.fill("#picks_per_voter", "2")
+    page.locator("#campaign-form button[type=submit]").click()
+    page.wait_for_selector("#actions-card")
+    assert "Campaign created." in page.locator("#flash-area").inner_text()
+    assert page.locator("#type").input_value() == "approval"
+    assert page.locator("#counting_method").is_disabled()
+    assert page.locator("#approval-note").is_visible()
