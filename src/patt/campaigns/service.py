@@ -50,6 +50,7 @@ CAMPAIGN_FIELDS = (
     "eligibility_snapshot",
     "quorum_percent",
     "allow_vote_change",
+    "announce_in_discord",
 )
 ENTRY_FIELDS = ("name", "description", "image_url", "sort_order", "associated_member_id")
 EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)

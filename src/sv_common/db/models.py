@@ -578,14 +578,10 @@ class ContestAgentLog(Base):
     __tablename__ = "contest_agent_log"
     __table_args__ = (
         CheckConstraint(check_in("event_type", ContestEvent), name="ck_contest_agent_log_event"),
-        CheckConstraint(
-            check_in("status", AnnouncementStatus), name="ck_contest_agent_log_status"
-        ),
+        CheckConstraint(check_in("status", AnnouncementStatus), name="ck_contest_agent_log_status"),
         # One row per announcement and campaign: inserting it claims the post (migration 0008),
         # so restarts and several processes never post the same announcement twice.
-        Index(
-            "uq_contest_agent_log_campaign_event", "campaign_id", "event_type", unique=True
-        ),
+        Index("uq_contest_agent_log_campaign_event", "campaign_id", "event_type", unique=True),
         {"schema": "patt"},
     )
 
