@@ -123,7 +123,8 @@ class ReachLoop:
 
     async def _loop(self) -> None:
         interval = self.app.state.settings.campaign_check_interval_seconds
-        await asyncio.sleep(min(FIRST_PASS_DELAY_SECONDS, interval))
+        with contextlib.suppress(TimeoutError):  # an event may start the first pass earlier
+            await asyncio.wait_for(self.wake.wait(), min(FIRST_PASS_DELAY_SECONDS, interval))
         while True:
             self.wake.clear()
             if is_configured(self.app.state.discord):
