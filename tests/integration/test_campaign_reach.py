@@ -22,7 +22,7 @@ from tests.integration.test_campaigns_api import (
     make_campaign,
     picks,
 )
-from tests.integration.test_vote_pages import campaign_form, login
+from tests.integration.test_vote_pages import CSRF, campaign_form, login
 
 from patt.app import create_app
 from patt.campaigns import announcer, reminders
@@ -448,6 +448,44 @@ async def test_announce_can_be_turned_off_in_the_api_and_the_form(
     assert ticked.status_code == 302
     rows = await db.execute(text("SELECT announce_in_discord FROM patt.campaigns ORDER BY id"))
     assert [row[0] for row in rows.all()] == [False, False, True]
+
+
+async def test_a_live_campaign_can_be_silenced_but_nothing_else_changes(
+    app: Any, client: httpx.AsyncClient, factory: Factory, fake: FakeDiscordService, db: Any
+) -> None:
+    guild = Guild(app, factory, fake)
+    officer = await guild.add(level=4)
+    headers = headers_for(app, officer)
+    campaign = await live_campaign(app, client, officer, discord_channel_id=CHANNEL)
+    url = f"{ADMIN}/{campaign['id']}"
+    mixed = await client.patch(
+        url, json={"announce_in_discord": False, "title": "New"}, headers=headers
+    )
+    assert mixed.status_code == 409
+    assert (
+        await client.patch(url, json={"announce_in_discord": "off"}, headers=headers)
+    ).status_code == 422
+    response = await client.patch(url, json={"announce_in_discord": False}, headers=headers)
+    assert response.status_code == 200 and response.json()["data"]["announce_in_discord"] is False
+    assert response.json()["data"]["title"] == "Guild Art Vote"
+    clock.set_now(T0 + timedelta(hours=30))
+    assert await announce(app) == {} and await remind(app) == {}
+
+    login(app, client, officer)
+    page = (await client.get(f"/admin/campaigns/{campaign['id']}/edit")).text
+    assert 'id="discord-switch"' in page and 'id="discord-off"' in page
+    switch = f"/admin/campaigns/{campaign['id']}/discord"
+    refused = await client.post(switch, data={"announce_in_discord": "on"})  # no CSRF token
+    assert refused.status_code == 403
+    turned_on = await client.post(switch, data={"csrf_token": CSRF, "announce_in_discord": "on"})
+    assert turned_on.status_code == 302
+    assert await db.scalar(text("SELECT announce_in_discord FROM patt.campaigns")) is True
+    assert await remind(app) == {campaign["id"]: {"sent": 1}}
+    assert (await announce(app))[campaign["id"]]["launch"] == "posted"
+    client.cookies.clear()
+    member = await guild.add()
+    login(app, client, member)
+    assert (await client.post(switch, data={"csrf_token": CSRF})).status_code == 403
 
 
 async def test_discord_report_needs_an_officer(

@@ -457,6 +457,22 @@ async def edit_campaign_submit(
     return redirect_with_flash(request, here, "success", "Campaign updated.")
 
 
+@router.post("/admin/campaigns/{campaign_id}/discord")
+async def discord_switch(request: Request, campaign_id: PathId, member: PageMember) -> Response:
+    """Turn a campaign's Discord announcements and reminders on or off (any status)."""
+    _, form = await gated_form(request, member)
+    await _campaign_exists(request, campaign_id)
+    enabled = _ticked(form, "announce_in_discord")
+
+    async def work(db: AsyncSession) -> str:
+        await campaign_service.update_campaign(
+            db, campaign_id=campaign_id, changes={"announce_in_discord": enabled}
+        )
+        return "Discord announcements on." if enabled else "Discord announcements off."
+
+    return await write_and_redirect(request, _edit_url(campaign_id), work)
+
+
 # ------------------------------------------------------------------------------- entries
 def _entry_form_values(form: dict[str, str]) -> dict[str, Any]:
     return {k: _without_nul(form.get(k, "")) for k in ENTRY_FORM_FIELDS}
