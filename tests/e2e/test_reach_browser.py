@@ -53,6 +53,14 @@ def test_discord_card_fits_a_phone(
     assert not has_horizontal_scroll(phone_page), "the edit page scrolls sideways at 390 px"
     screenshot(phone_page, "phone-discord-card")
 
+    # the switch silences the running campaign
+    phone_page.locator("#discord-switch-box").uncheck()
+    phone_page.locator("#discord-switch button[type=submit]").click()
+    phone_page.wait_for_selector("#discord-off")
+    assert "Discord announcements off." in phone_page.locator("#flash-area").inner_text()
+    assert not phone_page.locator("#discord-switch-box").is_checked()
+    assert not has_horizontal_scroll(phone_page)
+
 
 def test_create_form_turns_announcements_off(
     live_server: LiveServer, page: Any, phone_page: Any
