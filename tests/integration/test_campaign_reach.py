@@ -28,7 +28,7 @@ from patt.app import create_app
 from patt.campaigns import announcer, reminders
 from sv_common import clock
 from sv_common.discord.fake import FakeDiscordService
-from sv_common.discord.interface import DiscordMemberInfo
+from sv_common.discord.interface import DiscordMemberInfo, DiscordUnavailable, DMStatus
 from sv_common.discord.null import NullDiscordService
 
 CHANNEL = "300000000000000001"
@@ -398,6 +398,39 @@ async def test_the_app_loop_posts_when_a_campaign_opens(
     finally:
         await loop.stop(app)
     assert len(fake.posts) == 1 and "Voting is open" in (fake.posts[0][1] or "")
+
+
+async def test_unreachable_discord_releases_the_claims_for_the_next_pass(
+    app: Any,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    fake: FakeDiscordService,
+    db: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    guild = Guild(app, factory, fake)
+    officer = await guild.add(level=4)
+    await guild.add()
+    await guild.add(discord=False)
+    campaign = await live_campaign(app, client, officer, discord_channel_id=CHANNEL)
+    clock.set_now(T0 + timedelta(hours=30))
+
+    async def reconnecting(*args: Any, **kwargs: Any) -> Any:
+        raise DiscordUnavailable()
+
+    async def no_dm(*args: Any, **kwargs: Any) -> DMStatus:
+        return DMStatus.BOT_UNAVAILABLE
+
+    monkeypatch.setattr(fake, "post", reconnecting)
+    monkeypatch.setattr(fake, "send_dm", no_dm)
+    await announce(app)
+    await remind(app)
+    assert await count_rows(db, "patt.contest_agent_log") == 0
+    assert await count_rows(db, "patt.campaign_reminders", "status <> 'no_discord'") == 0
+    monkeypatch.undo()
+    assert (await announce(app))[campaign["id"]]["launch"] == "posted"
+    assert await remind(app) == {campaign["id"]: {"sent": 2}}
+    assert dm_targets(fake) == [snowflake(1), snowflake(2)]
 
 
 # ---------------------------------------------------------------------------- admin inputs

@@ -5,10 +5,12 @@ How "once" holds with restarts and several processes: before posting, a pass ins
 announcement's `patt.contest_agent_log` row (unique per campaign and event type) with status
 `pending` and commits; only the pass whose insert went through posts, then stores the message
 id (`posted`). Choices:
-- A post Discord refuses (missing channel or permission, bot down mid-pass, a message over the
-  limits) is recorded as `failed` with the reason and is **not retried**: officers see it on the
-  campaign page and in `GET /api/v1/admin/campaigns/{id}/discord`. A process that dies between
-  the claim and the post leaves the row `pending` (at most once, never twice).
+- A post Discord refuses (missing channel or permission, a message over the limits) is
+  recorded as `failed` with the reason and is **not retried**: officers see it on the campaign
+  page and in `GET /api/v1/admin/campaigns/{id}/discord`. When Discord is unreachable at that
+  moment (the bot reconnecting), nothing was posted: the claim is released and the next pass
+  tries again while the post is still due. A process that dies between the claim and the post
+  leaves the row `pending` (at most once, never twice).
 - Discord not configured (the null service), no channel (neither the campaign's, nor
   `DISCORD_CHANNEL_ANNOUNCEMENT`, nor `discord_config.default_announcement_channel_id`), or
   `announce_in_discord` off: nothing is posted and nothing recorded, no error. Discord
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,7 +41,7 @@ from sv_common import clock
 from sv_common.db.enums import AnnouncementStatus, CampaignOutcome, ContestEvent
 from sv_common.db.models import Campaign, ContestAgentLog, DiscordConfig
 from sv_common.discord.dm import escape_markdown
-from sv_common.discord.interface import DiscordError
+from sv_common.discord.interface import DiscordError, DiscordUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +202,8 @@ async def _finish(factory: SessionFactory, row_id: int, **values: Any) -> None:
 async def _post(
     factory: SessionFactory, service: Any, channel: str, campaign_id: int, item: Announcement
 ) -> str | None:
-    """Claim, post, record. Returns the outcome status, or None when another pass had it."""
+    """Claim, post, record. Returns the outcome status, or None when another pass had it or
+    Discord was unreachable (claim released)."""
     row_id = await _claim(
         factory, campaign_id, item.event, item.message, AnnouncementStatus.PENDING
     )
@@ -208,6 +211,13 @@ async def _post(
         return None
     try:
         message_id = await service.post(channel, item.message)
+    except DiscordUnavailable:
+        log.info(
+            "campaign %s: Discord unreachable; %s retried later", campaign_id, item.event.value
+        )
+        async with factory() as session, session.begin():
+            await session.execute(delete(ContestAgentLog).where(ContestAgentLog.id == row_id))
+        return None
     except (DiscordError, ValueError) as exc:
         reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         log.warning("campaign %s: %s post failed: %s", campaign_id, item.event.value, reason)

@@ -6,8 +6,10 @@ one, else registered active members whose current rank may vote. Each (campaign,
 is sent at most once, also with several processes running the pass at the same time: one
 statement inserts a `patt.campaign_reminders` row for every eligible non-voter (`ON CONFLICT DO
 NOTHING RETURNING`) and commits; a pass DMs only the rows its own insert returned, then stores
-each DM's outcome (`sent`, `dms_closed`, `unknown_user`, `bot_unavailable`, `failed`). A DM
-that fails is recorded for officers and not retried (a closed inbox stays closed).
+each DM's outcome (`sent`, `dms_closed`, `unknown_user`, `failed`). A DM that fails is
+recorded for officers and not retried (a closed inbox stays closed). When Discord is
+unreachable (`bot_unavailable`, e.g. the bot reconnecting) nothing was sent: the pass stops and
+releases the claims it has not sent yet, and the next pass tries again inside the window.
 
 Choices:
 - The Discord account is the member's `discord_id`, else their present linked Discord account.
@@ -26,7 +28,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, literal, select, update
+from sqlalchemy import case, delete, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -172,6 +174,12 @@ async def _send(service: Any, discord_id: str, text: str, member_id: int) -> DMS
         return DMStatus.FAILED
 
 
+async def _release(factory: SessionFactory, row_ids: list[int]) -> None:
+    """Drop claims whose DM was never sent, so a later pass sends them."""
+    async with factory() as session, session.begin():
+        await session.execute(delete(CampaignReminder).where(CampaignReminder.id.in_(row_ids)))
+
+
 async def remind_campaign(
     factory: SessionFactory, service: Any, settings: Settings, campaign: Campaign, now: datetime
 ) -> dict[str, int]:
@@ -180,7 +188,8 @@ async def remind_campaign(
     if kind is None:
         return {}
     counts: dict[str, int] = {}
-    for row_id, member_id, discord_id, status, name in await claim(factory, campaign.id, kind):
+    claimed = await claim(factory, campaign.id, kind)
+    for index, (row_id, member_id, discord_id, status, name) in enumerate(claimed):
         if status == ReminderStatus.SENDING and discord_id:
             text = reminder_text(
                 display_name=name,
@@ -189,6 +198,13 @@ async def remind_campaign(
                 guild_name=settings.patt_guild_name,
             )
             status = (await _send(service, discord_id, text, member_id)).value
+            if status == ReminderStatus.BOT_UNAVAILABLE:
+                unsent = [row[0] for row in claimed[index:] if row[3] == ReminderStatus.SENDING]
+                await _release(factory, unsent)
+                log.info(
+                    "reminders of campaign %s: Discord unreachable; retried later", campaign.id
+                )
+                break
             async with factory() as session, session.begin():
                 await session.execute(
                     update(CampaignReminder)
