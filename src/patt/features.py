@@ -20,6 +20,7 @@ def install(app: FastAPI) -> None:
     from patt.campaigns import api as campaigns_api
     from patt.campaigns import checker as campaign_checker
     from patt.campaigns import pages as vote_pages
+    from patt.campaigns import reach as campaign_reach
     from patt.core import startup
     from patt.discord import pages as admin_discord_pages
     from patt.discord import runtime as discord_runtime
@@ -46,6 +47,7 @@ def install(app: FastAPI) -> None:
     campaign_checker.install(app)  # status checker hooks and the navigation's Vote link
     discord_runtime.install(app)  # app.state.discord (null at once, configured at startup)
     guild_sync_scheduler.install(app)  # app.state.guild_sync, the scheduler and its leader
+    campaign_reach.install(app)  # campaign announcements and reminder DMs in Discord
 
     # ---- JSON API (30, 60 §9, 70, 85 §11)
     app.include_router(health.router)

@@ -53,6 +53,7 @@ def test_every_spec_table_exists(database_url: str) -> None:
         "campaign_results",
         "campaign_eligible_voters",
         "contest_agent_log",
+        "campaign_reminders",
         "mito_quotes",
         "mito_titles",
     }

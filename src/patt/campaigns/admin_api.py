@@ -4,6 +4,8 @@ Besides create/edit/entries/transitions: `GET /campaigns/{id}` (one campaign wit
 and `GET /campaigns/{id}/ballots` (closed/archived only: anonymised ballots in random order, no
 member ids or times; JSON, or CSV with `?format=csv`). Routes that name a campaign (or, for
 `PATCH /campaign-entries/{eid}`, an entry) reconcile the campaign's status with the clock first.
+`GET /campaigns/{id}/discord` lists the campaign's Discord announcements and reminder DMs
+(`reach.discord_report`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import csv
 import io
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from patt.campaigns import results, service
+from patt.campaigns import reach, results, service
 from patt.campaigns.deps import CampaignId, ReconciledEntryId, reconcile_all
 from patt.campaigns.schemas import (
     AnonymousBallot,
@@ -23,6 +25,7 @@ from patt.campaigns.schemas import (
     BallotExport,
     CampaignAdminRead,
     CampaignCreate,
+    CampaignDiscordRead,
     CampaignRead,
     CampaignUpdate,
     EntryCreate,
@@ -133,6 +136,18 @@ async def stats(campaign_id: CampaignId, db: DB, officer: Officer) -> Response:
     """Participation counts (no standings)."""
     campaign = await service.get_campaign(db, campaign_id)
     return ok(VoteStats.model_validate(await results.get_vote_stats(db, campaign)))
+
+
+@router.get("/campaigns/{campaign_id}/discord", response_model=Envelope[CampaignDiscordRead])
+async def discord_activity(
+    campaign_id: CampaignId, request: Request, db: DB, officer: Officer
+) -> Response:
+    """Announcements posted in Discord, reminder DM counts and the members they missed."""
+    campaign = await service.get_campaign(db, campaign_id, with_entries=False)
+    report = await reach.discord_report(
+        db, campaign, settings=request.app.state.settings, service=request.app.state.discord
+    )
+    return ok(CampaignDiscordRead.model_validate(report))
 
 
 @router.get(

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.campaigns import checker as campaign_checker
-from patt.campaigns import counting
+from patt.campaigns import counting, reach
 from patt.campaigns import results as campaign_results
 from patt.campaigns import rules as campaign_rules
 from patt.campaigns import service as campaign_service
@@ -70,6 +70,7 @@ LABELS = {
     "quorum_percent": "Quorum",
     "eligibility_snapshot": "Eligibility snapshot",
     "allow_vote_change": "Vote changes",
+    "announce_in_discord": "Discord announcements",
     "name": "Name",
     "image_url": "Image URL",
     "associated_member_id": "Associated member",
@@ -91,9 +92,15 @@ CAMPAIGN_FORM_FIELDS = (
     "quorum_percent",
     "eligibility_snapshot",
     "allow_vote_change",
+    "announce_in_discord",
 )
 # The settings form's checkboxes (absent from a submitted form when unticked).
-CHECKBOXES = ("early_close_if_all_voted", "eligibility_snapshot", "allow_vote_change")
+CHECKBOXES = (
+    "early_close_if_all_voted",
+    "eligibility_snapshot",
+    "allow_vote_change",
+    "announce_in_discord",
+)
 ENTRY_FORM_FIELDS = ("name", "description", "image_url", "associated_member_id", "sort_order")
 
 
@@ -179,6 +186,7 @@ def campaign_fields(form: dict[str, str]) -> dict[str, Any]:
         "quorum_percent": _int(form, "quorum_percent"),
         "eligibility_snapshot": _ticked(form, "eligibility_snapshot"),
         "allow_vote_change": _ticked(form, "allow_vote_change"),
+        "announce_in_discord": _ticked(form, "announce_in_discord"),
     }
     return CampaignCreate(**data).model_dump()
 
@@ -220,6 +228,7 @@ def form_values(campaign: Campaign | None = None) -> dict[str, Any]:
             "quorum_percent": "",
             "eligibility_snapshot": False,
             "allow_vote_change": False,
+            "announce_in_discord": True,
         }
     return {
         "title": campaign.title,
@@ -238,6 +247,7 @@ def form_values(campaign: Campaign | None = None) -> dict[str, Any]:
         "quorum_percent": "" if campaign.quorum_percent is None else str(campaign.quorum_percent),
         "eligibility_snapshot": campaign.eligibility_snapshot,
         "allow_vote_change": campaign.allow_vote_change,
+        "announce_in_discord": campaign.announce_in_discord,
     }
 
 
@@ -373,6 +383,9 @@ async def _render_edit(
         ranks = await _ranks(db)
         entries = await _entry_rows(db, campaign)
         stats = await campaign_results.get_vote_stats(db, campaign)
+        discord = await reach.discord_report(
+            db, campaign, settings=request.app.state.settings, service=request.app.state.discord
+        )
         members = list(
             (
                 await db.execute(
@@ -392,6 +405,7 @@ async def _render_edit(
         "entries": entries,
         "members": members,
         "stats": stats,
+        "discord": discord,
         "too_few": campaign.status == "draft" and entry_count < campaign.picks_per_voter,
         "blocked": campaign_rules.blocked_reason(campaign, entry_count),
         "start_text": short_time(campaign.start_at),
@@ -447,6 +461,22 @@ async def edit_campaign_submit(
     except DomainError as exc:
         return redirect_with_flash(request, here, "error", exc.message)
     return redirect_with_flash(request, here, "success", "Campaign updated.")
+
+
+@router.post("/admin/campaigns/{campaign_id}/discord")
+async def discord_switch(request: Request, campaign_id: PathId, member: PageMember) -> Response:
+    """Turn a campaign's Discord announcements and reminders on or off (any status)."""
+    _, form = await gated_form(request, member)
+    await _campaign_exists(request, campaign_id)
+    enabled = _ticked(form, "announce_in_discord")
+
+    async def work(db: AsyncSession) -> str:
+        await campaign_service.update_campaign(
+            db, campaign_id=campaign_id, changes={"announce_in_discord": enabled}
+        )
+        return "Discord announcements on." if enabled else "Discord announcements off."
+
+    return await write_and_redirect(request, _edit_url(campaign_id), work)
 
 
 # ------------------------------------------------------------------------------- entries

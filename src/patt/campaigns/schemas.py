@@ -115,6 +115,7 @@ class CampaignCreate(_CampaignFields):
     eligibility_snapshot: StrictBool = False
     quorum_percent: Quorum | None = None
     allow_vote_change: StrictBool = False
+    announce_in_discord: StrictBool = True
 
     @model_validator(mode="after")
     def _approval_method(self) -> Self:
@@ -137,6 +138,7 @@ NOT_NULLABLE = (
     "counting_method",
     "eligibility_snapshot",
     "allow_vote_change",
+    "announce_in_discord",
 )
 
 
@@ -157,6 +159,7 @@ class CampaignUpdate(_CampaignFields):
     eligibility_snapshot: StrictBool | None = None
     quorum_percent: Quorum | None = None
     allow_vote_change: StrictBool | None = None
+    announce_in_discord: StrictBool | None = None
 
     def changes(self) -> dict[str, Any]:
         """The fields the caller sent; explicit null on a required field is a 422."""
@@ -283,6 +286,7 @@ class CampaignRead(ReadModel):
     eligibility_snapshot: bool
     quorum_percent: int | None
     allow_vote_change: bool
+    announce_in_discord: bool
     outcome: str | None
     entries: list[EntryRead]
 
@@ -437,3 +441,41 @@ class PublishedBallotList(ReadModel):
     digest: str
     audit_digest: str | None
     ballots: list[AnonymousBallot]
+
+
+# ------------------------------------------------------------------ Discord (officers only)
+class AnnouncementRead(ReadModel):
+    """One campaign announcement: `pending` (being posted, or the process died meanwhile),
+    `posted`, `failed` (with `error`; not retried) or `skipped`."""
+
+    event_type: str
+    status: str
+    message: str
+    discord_message_id: str | None
+    error: str | None
+    posted_at: IsoTime
+
+
+class ReminderMissRead(ReadModel):
+    """A member a reminder DM did not reach, and why."""
+
+    member_id: int
+    display_name: str
+    kind: str
+    status: str
+    message: str
+    at: IsoTime
+
+
+class CampaignDiscordRead(ReadModel):
+    """`GET /api/v1/admin/campaigns/{id}/discord`: what the campaign did in Discord.
+    `reminders` counts rows by kind (`24h`, `1h`) and outcome."""
+
+    campaign_id: int
+    announce_in_discord: bool
+    discord_configured: bool
+    channel_id: str | None
+    announcements: list[AnnouncementRead]
+    reminders: dict[str, dict[str, int]]
+    dm_failures: list[ReminderMissRead]
+    no_discord: list[ReminderMissRead]

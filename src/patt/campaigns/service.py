@@ -11,6 +11,8 @@ Choices where the spec is silent:
 - A draft's automatic start that is blocked (too few entries, or its end already passed) stays
   draft; the checker logs it once per process and the edit page explains it (`blocked_reason`).
 - Transitions queue `campaign_activated` / `campaign_closed` events (`events`).
+- `announce_in_discord` is the one setting that may change after the draft (alone in a PATCH):
+  turning it off stops a running campaign's announcements and reminder DMs.
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ CAMPAIGN_FIELDS = (
     "eligibility_snapshot",
     "quorum_percent",
     "allow_vote_change",
+    "announce_in_discord",
 )
+# Settings that may change after the draft: whether the campaign speaks in Discord.
+ANY_STATUS_FIELDS = {"announce_in_discord"}
 ENTRY_FIELDS = ("name", "description", "image_url", "sort_order", "associated_member_id")
 EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_START = datetime(9000, 1, 1, tzinfo=UTC)
@@ -209,9 +214,14 @@ async def create_campaign(
 async def update_campaign(
     session: AsyncSession, *, campaign_id: int, changes: dict[str, Any]
 ) -> Campaign:
-    """Edit a draft (409 otherwise); omitted fields stay, `type` cannot change."""
+    """Edit a draft (409 otherwise); omitted fields stay, `type` cannot change. The Discord
+    switch alone may change in any status, so officers can silence a running campaign."""
     campaign = await get_campaign(session, campaign_id, lock=True)
     if campaign.status != "draft":
+        if changes and set(changes) <= ANY_STATUS_FIELDS:
+            campaign.announce_in_discord = changes["announce_in_discord"]
+            await session.flush()
+            return await get_campaign(session, campaign.id)
         raise Conflict(NOT_DRAFT_EDIT)
     if "type" in changes and changes["type"] != campaign.type:
         raise Invalid("Invalid value for 'type': the type cannot be changed after creation")

@@ -113,6 +113,37 @@ class ContestEvent(StrEnum):
     RESULTS = "results"
 
 
+class AnnouncementStatus(StrEnum):
+    """What became of one campaign announcement (`contest_agent_log.status`): claimed and being
+    posted, posted, refused by Discord (not retried), or deliberately not posted (a milestone
+    overtaken by a higher one reached at the same time)."""
+
+    PENDING = "pending"
+    POSTED = "posted"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class ReminderKind(StrEnum):
+    """Which reminder DM before a campaign closes."""
+
+    DAY = "24h"
+    HOUR = "1h"
+
+
+class ReminderStatus(StrEnum):
+    """Outcome of one reminder DM: being sent, one of the DM outcomes, or skipped because the
+    member has no linked Discord account."""
+
+    SENDING = "sending"
+    SENT = "sent"
+    DMS_CLOSED = "dms_closed"
+    UNKNOWN_USER = "unknown_user"
+    BOT_UNAVAILABLE = "bot_unavailable"
+    FAILED = "failed"
+    NO_DISCORD = "no_discord"
+
+
 class LinkSource(StrEnum):
     """Why a character or Discord account is linked to a member."""
 

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, CHAR, JSONB, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from sv_common.db.enums import (
+    AnnouncementStatus,
     CampaignOutcome,
     CampaignStatus,
     CampaignType,
@@ -38,6 +39,8 @@ from sv_common.db.enums import (
     LinkSource,
     MainAlt,
     RankSource,
+    ReminderKind,
+    ReminderStatus,
     Role,
     Severity,
     SyncSource,
@@ -428,6 +431,11 @@ class Campaign(Base):
     point_table: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     ballot_digest: Mapped[str | None] = mapped_column(String(64))
     audit_calculated_at: Mapped[datetime | None] = mapped_column(TZ)
+    # Migration 0008: announce opening, turnout milestones and the result in Discord, and DM
+    # reminders to eligible non-voters before the close (officers can turn it off per campaign).
+    announce_in_discord: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("true")
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -575,7 +583,10 @@ class ContestAgentLog(Base):
     __tablename__ = "contest_agent_log"
     __table_args__ = (
         CheckConstraint(check_in("event_type", ContestEvent), name="ck_contest_agent_log_event"),
-        Index("ix_contest_agent_log_campaign_event", "campaign_id", "event_type"),
+        CheckConstraint(check_in("status", AnnouncementStatus), name="ck_contest_agent_log_status"),
+        # One row per announcement and campaign: inserting it claims the post (migration 0008),
+        # so restarts and several processes never post the same announcement twice.
+        Index("uq_contest_agent_log_campaign_event", "campaign_id", "event_type", unique=True),
         {"schema": "patt"},
     )
 
@@ -587,6 +598,38 @@ class ContestAgentLog(Base):
     message: Mapped[str] = mapped_column(Text, nullable=False)
     discord_message_id: Mapped[str | None] = mapped_column(String(25))
     posted_at: Mapped[datetime] = mapped_column(TZ, nullable=False, server_default=func.now())
+    status: Mapped[str] = mapped_column(
+        String(20), nullable=False, server_default=text("'posted'")
+    )  # migration 0008: pending while posting, then posted / failed / skipped
+    error: Mapped[str | None] = mapped_column(Text)  # why Discord refused the post
+
+
+class CampaignReminder(Base):
+    """One reminder DM to an eligible non-voter before a campaign closes (migration 0008).
+    The row is inserted before the DM is sent, so each (campaign, member, kind) is sent once."""
+
+    __tablename__ = "campaign_reminders"
+    __table_args__ = (
+        CheckConstraint(check_in("kind", ReminderKind), name="ck_campaign_reminders_kind"),
+        CheckConstraint(check_in("status", ReminderStatus), name="ck_campaign_reminders_status"),
+        UniqueConstraint(
+            "campaign_id", "member_id", "kind", name="uq_campaign_reminders_campaign_member_kind"
+        ),
+        {"schema": "patt"},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("patt.campaigns.id", ondelete="CASCADE"), nullable=False
+    )
+    member_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("common.guild_members.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    discord_id: Mapped[str | None] = mapped_column(String(25))
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class MitoQuote(Base):
