@@ -4,6 +4,7 @@ process), and visibility rules are applied on every request even when the cache 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -424,3 +425,12 @@ async def test_closed_page_with_a_flash_or_a_member_is_rendered_for_them(
     signed_in = await client.get(f"/vote/{campaign_id}")
     assert signed_in.status_code == 200 and "Your Picks" in signed_in.text
     assert voter.display_name in signed_in.text
+    turnout = re.search(r"1 of (\d+) eligible members voted", signed_in.text)
+    assert turnout is not None
+    # members who join after close do not change the turnout the page shows (the snapshot's)
+    await factory.member(level=2)
+    await factory.member(level=3)
+    for viewer in (None, voter):
+        page_login(app, client, viewer)
+        page = await client.get(f"/vote/{campaign_id}")
+        assert f"1 of {turnout.group(1)} eligible members voted" in page.text
