@@ -30,8 +30,8 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from patt.campaigns import audit, checker, results, rules, service
 from patt.campaigns.schemas import CampaignRead
@@ -111,14 +111,28 @@ class CampaignState:
         return self.status in CLOSED_STATUSES
 
 
+async def fetch_row(
+    session: AsyncSession, sql: str, params: dict[str, Any], *, alone: bool
+) -> Row[Any] | None:
+    """One row of a read-only statement. `alone`: the session has not been used yet, so the
+    statement runs on a pooled connection in autocommit mode (no BEGIN / COMMIT round trips);
+    otherwise in the session's transaction, on the connection it already holds."""
+    bind = session.bind
+    if alone and isinstance(bind, AsyncEngine):
+        async with bind.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return (await autocommit.execute(text(sql), params)).one_or_none()
+    return (await session.execute(text(sql), params)).one_or_none()
+
+
 async def campaign_state(
-    session: AsyncSession, campaign_id: int, *, member_id: int | None = None
+    session: AsyncSession, campaign_id: int, *, member_id: int | None = None, alone: bool = False
 ) -> CampaignState | None:
     """The campaign's status, view rank, the member's ballot and its version (None: no such
-    campaign)."""
-    row = (
-        await session.execute(text(STATE_SQL), {"campaign_id": campaign_id, "member_id": member_id})
-    ).one_or_none()
+    campaign); `alone` as in `fetch_row`."""
+    row = await fetch_row(
+        session, STATE_SQL, {"campaign_id": campaign_id, "member_id": member_id}, alone=alone
+    )
     if row is None:
         return None
     return CampaignState(
@@ -177,8 +191,12 @@ async def results_response(
     """`GET /api/v1/campaigns/{id}/results`: final results with the close-time `audit` beside
     `data`, or live standings for members who voted (`audit` null). 404 / 401 / 403 exactly as
     the rules say, checked on every request before the cache is consulted."""
+    # an anonymous request has not used its session (a signed-in one loaded the member in it)
     state = await campaign_state(
-        session, campaign_id, member_id=viewer.id if viewer is not None else None
+        session,
+        campaign_id,
+        member_id=viewer.id if viewer is not None else None,
+        alone=viewer is None,
     )
     if state is None:
         raise NotFound(NOT_FOUND)
@@ -220,8 +238,10 @@ class _ListCache:
     campaigns: list[_ListedCampaign] | None = None
 
 
-async def _list_state(session: AsyncSession, now: datetime) -> tuple[str, bool]:
-    row = (await session.execute(text(LIST_STATE_SQL), {"now": now})).one()
+async def _list_state(session: AsyncSession, now: datetime, *, alone: bool) -> tuple[str, bool]:
+    row = await fetch_row(session, LIST_STATE_SQL, {"now": now}, alone=alone)
+    if row is None:  # an aggregate answers one row; kept for the type checker
+        raise RuntimeError("campaign list state returned no row")
     return str(row.fingerprint), bool(row.due)
 
 
@@ -253,10 +273,11 @@ async def campaign_list_response(
     for by status), drafts without entries for non-officers. Applies due automatic transitions
     first, like `checker.reconcile_due`."""
     now = clock.now()
-    fingerprint, due = await _list_state(session, now)
+    alone = viewer is None  # as in `results_response`
+    fingerprint, due = await _list_state(session, now, alone=alone)
     if due:
         await checker.reconcile_due(request.app.state.sessionmaker, now=now)
-        fingerprint, _ = await _list_state(session, now)
+        fingerprint, _ = await _list_state(session, now, alone=alone)
     cache: _ListCache = caches_of(session).slot("campaign_serving_list", _ListCache)
     campaigns = cache.campaigns
     if campaigns is None or cache.fingerprint != fingerprint:
@@ -286,7 +307,7 @@ async def public_closed_page(
     if FLASH_COOKIE in request.cookies:
         return None
     async with request.app.state.sessionmaker() as session:
-        state = await campaign_state(session, campaign_id)
+        state = await campaign_state(session, campaign_id, alone=True)
         if (
             state is None
             or not state.closed
