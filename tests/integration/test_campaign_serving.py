@@ -434,3 +434,25 @@ async def test_closed_page_with_a_flash_or_a_member_is_rendered_for_them(
         page_login(app, client, viewer)
         page = await client.get(f"/vote/{campaign_id}")
         assert f"1 of {turnout.group(1)} eligible members voted" in page.text
+
+
+async def test_page_of_a_campaign_closed_before_audit_snapshots_counts_its_ballots(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    officer = await factory.officer()
+    campaign_id, entries = await make_campaign(app, officer)
+    await add_voters(client, factory, campaign_id, entries, 3)
+    await close(app, campaign_id)
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(  # as a campaign closed before snapshots existed
+            text("UPDATE patt.campaigns SET ballot_digest = NULL WHERE id = :c"),
+            {"c": campaign_id},
+        )
+    page_login(app, client, None)
+    first = await client.get(f"/vote/{campaign_id}")
+    assert first.status_code == 200 and "3 ballots counted" in first.text
+    assert "eligible members voted" not in first.text and "Final Results" in first.text
+    await factory.member(level=2)  # who is eligible now does not matter after close
+    counter = StatementCounter(app)
+    statements, again = await counter.count(client.get(f"/vote/{campaign_id}"))
+    assert statements == 1 and again.text == first.text

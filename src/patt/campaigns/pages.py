@@ -277,10 +277,10 @@ async def _vote_page(request: Request, campaign_id: int, member: GuildMember | N
         stats: dict[str, Any] | None = None
         if state in ("voted", "closed"):
             rows = await campaign_results.get_results(db, campaign)
-            # a closed campaign shows the turnout recorded at close when it has a snapshot
-            stats = serving.closed_vote_stats(campaign) or await campaign_results.get_vote_stats(
-                db, campaign
-            )
+            # a closed campaign shows the turnout stored at close (immutable page)
+            stats = await serving.closed_turnout(db, campaign)
+            if stats is None:
+                stats = await campaign_results.get_vote_stats(db, campaign)
     entries = {e.id: e for e in campaign.entries}
     my_picks = [
         {"rank": v["rank"], "entry": entries.get(v["entry_id"])}

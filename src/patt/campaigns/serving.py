@@ -15,6 +15,9 @@ SQL) is seen by the very next request everywhere, and no invalidation messages a
   once closed. The cost depends on the number of entries, never on the number of ballots cast
   after close; a live campaign pays one index scan of its ballots.
 
+A closed campaign's page shows only what was stored at close (final results, the turnout of the
+audit snapshot, `closed_turnout`), so its version needs nothing about members or ranks.
+
 The version is read before an answer is built, so a cached answer is never older than the state
 its version describes; a write racing a rebuild costs at most one extra rebuild. Visibility rules
 run on every request from the freshly read row, never from the cache: the cache only holds what
@@ -30,7 +33,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Row, text
+from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from patt.campaigns import audit, checker, results, rules, service
@@ -39,7 +42,7 @@ from patt.core.caches import caches_of, fingerprint_sql
 from patt.core.envelope import NO_STORE, ok
 from patt.core.render import FLASH_COOKIE, csrf_token_for, finish_page_response
 from sv_common import clock
-from sv_common.db.models import Campaign, GuildMember
+from sv_common.db.models import Ballot, Campaign, GuildMember
 from sv_common.errors import Forbidden, NotFound, Unauthorized
 
 NOT_FOUND = "Campaign not found"
@@ -71,8 +74,7 @@ SELECT c.status, c.min_rank_to_view, c.created_at, c.xmin::text AS row_version,
        CASE WHEN CAST(:member_id AS integer) IS NULL THEN false ELSE EXISTS (
            SELECT 1 FROM patt.ballots b
            WHERE b.campaign_id = c.id AND b.member_id = CAST(:member_id AS integer)
-       ) END AS voted,
-       c.ballot_digest IS NOT NULL AS has_audit
+       ) END AS voted
 FROM patt.campaigns c
 WHERE c.id = :campaign_id
 """
@@ -102,7 +104,6 @@ class CampaignState:
     status: str
     min_rank_to_view: int | None
     voted: bool
-    has_audit: bool
     version: tuple[Any, ...]
 
     @property
@@ -140,7 +141,6 @@ async def campaign_state(
         status=row.status,
         min_rank_to_view=row.min_rank_to_view,
         voted=bool(row.voted),
-        has_audit=bool(row.has_audit),
         version=(
             row.status,
             row.created_at,  # tells a recreated campaign with a reused id apart
@@ -302,41 +302,42 @@ async def public_closed_page(
 ) -> Response | None:
     """The page of a closed campaign as an anonymous visitor without a pending flash sees it:
     served from bytes rendered once per campaign version. None when the request is not such a
-    visit (signed in, flash pending, campaign not closed or not public, no audit snapshot) —
-    the caller renders the page as usual."""
+    visit (signed in, flash pending, campaign not closed or not public) — the caller renders
+    the page as usual."""
     if FLASH_COOKIE in request.cookies:
         return None
     async with request.app.state.sessionmaker() as session:
         state = await campaign_state(session, campaign_id, alone=True)
-        if (
-            state is None
-            or not state.closed
-            or not state.has_audit
-            or state.min_rank_to_view is not None
-        ):
+        if state is None or not state.closed or state.min_rank_to_view is not None:
             return None
+        version = state.version
         cache = _cache(session, "closed_page")
-    body = cache.get(campaign_id, state.version)
+    body = cache.get(campaign_id, version)
     if body is None:
         response = await build()
         if response.status_code != 200:
             return response
         body = bytes(response.body)
-        cache.put(campaign_id, state.version, body)
+        cache.put(campaign_id, version, body)
     csrf_token_for(request)  # a new visitor gets the CSRF cookie, as every page hands out
     return finish_page_response(request, HTMLResponse(body))
 
 
-def closed_vote_stats(campaign: Campaign) -> dict[str, Any] | None:
-    """Turnout of a closed campaign as recorded in its close-time snapshot (None without
-    one): the page of a closed campaign shows what was stored at close."""
-    if campaign.status not in CLOSED_STATUSES or campaign.ballot_digest is None:
+async def closed_turnout(session: AsyncSession, campaign: Campaign) -> dict[str, Any] | None:
+    """Turnout of a closed campaign as the page shows it, from what was stored at close: the
+    close-time snapshot, or for a campaign closed before snapshots existed the ballots alone
+    (`total_eligible` None: who was eligible then was not recorded). None while not closed."""
+    if campaign.status not in CLOSED_STATUSES:
         return None
+    if campaign.ballot_digest is None:
+        ballots = await session.scalar(
+            select(func.count(Ballot.id)).where(Ballot.campaign_id == campaign.id)
+        )
+        return {"total_voted": int(ballots or 0), "total_eligible": None, "percent_voted": None}
     eligible = campaign.eligible_count_at_close or 0
     voted = campaign.ballot_count_at_close or 0
     return {
-        "total_eligible": eligible,
         "total_voted": voted,
+        "total_eligible": eligible,
         "percent_voted": round(100 * min(voted, eligible) / eligible, 1) if eligible else 0.0,
-        "all_voted": eligible > 0 and voted >= eligible,
     }
