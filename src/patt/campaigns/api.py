@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from patt.campaigns import audit, checker, receipts, results, rules, service, voting
-from patt.campaigns.deps import CampaignId, reconcile_all
+from patt.campaigns import audit, checker, receipts, results, rules, service, serving, voting
+from patt.campaigns.deps import CampaignId
 from patt.campaigns.schemas import (
     AnonymousBallot,
     BallotCast,
@@ -51,22 +51,22 @@ def check_view(campaign: Campaign, viewer: GuildMember | None) -> None:
     raise Forbidden("Insufficient rank to view this campaign")
 
 
-@router.get("", dependencies=[Depends(reconcile_all)], response_model=Envelope[list[CampaignRead]])
+@router.get("", response_model=Envelope[list[CampaignRead]])
 async def list_campaigns(
     request: Request,
     db: DB,
     viewer: OptionalMember,
     status: Annotated[CampaignStatus | None, Query()] = None,
 ) -> Response:
-    """Campaigns the viewer can view; archived only when asked for by status."""
-    campaigns = await service.list_campaigns(
+    """Campaigns the viewer can view; archived only when asked for by status (due automatic
+    transitions are applied first; the list is served from a validated cache, `serving`)."""
+    return await serving.campaign_list_response(
+        request,
         db,
-        viewer_level=rules.viewer_level(viewer),
-        status=status,
-        include_archived=False,
+        viewer=viewer,
+        officer=_is_officer(request, viewer),
+        status=status.value if status is not None else None,
     )
-    officer = _is_officer(request, viewer)
-    return ok([CampaignRead.public(c, officer=officer) for c in campaigns])
 
 
 @router.get("/{campaign_id}", response_model=Envelope[CampaignRead])
@@ -82,16 +82,9 @@ async def get_campaign(
 @router.get("/{campaign_id}/results", response_model=ResultsEnvelope)
 async def get_results(campaign_id: CampaignId, db: DB, viewer: OptionalMember) -> Response:
     """Final results after close, with the close-time `audit` snapshot beside `data`; live
-    standings only to members who voted (`audit` null)."""
-    campaign = await service.get_campaign(db, campaign_id, message=NOT_FOUND, with_entries=False)
-    check_view(campaign, viewer)
-    if campaign.status not in ("closed", "archived"):
-        if viewer is None or campaign.status == "draft":
-            raise Forbidden("Results not yet available")
-        if not await voting.has_voted(db, campaign_id=campaign.id, member_id=viewer.id):
-            raise Forbidden("Vote to see live standings")
-    rows = await results.get_results(db, campaign)
-    return ok(rows, beside={"audit": audit.audit_of(campaign)})
+    standings only to members who voted (`audit` null). Served from a validated cache
+    (`serving`); the view rules are checked on every request."""
+    return await serving.results_response(db, campaign_id, viewer)
 
 
 @router.get("/{campaign_id}/results/live", response_model=Envelope[list[ResultRow]])

@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from patt.campaigns import audit, counting, eligibility, receipts, voting
+from patt.campaigns import audit, counting, eligibility, receipts, serving, voting
 from patt.campaigns import checker as campaign_checker
 from patt.campaigns import results as campaign_results
 from patt.campaigns import rules as campaign_rules
@@ -233,9 +233,21 @@ def _view_state(
 
 @router.get("/vote/{campaign_id}")
 async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageMember) -> Response:
-    """The campaign page in the state the viewer is in."""
+    """The campaign page in the state the viewer is in (an anonymous visit to a closed
+    campaign is served from the page rendered once per campaign version, `serving`)."""
+    await campaign_checker.reconcile(request.app.state.sessionmaker, campaign_id)
+    if member is None:
+        cached = await serving.public_closed_page(
+            request, campaign_id, lambda: _vote_page(request, campaign_id, None)
+        )
+        if cached is not None:
+            return cached
+    return await _vote_page(request, campaign_id, member)
+
+
+async def _vote_page(request: Request, campaign_id: int, member: GuildMember | None) -> Response:
+    """Render the campaign page from the database."""
     factory = request.app.state.sessionmaker
-    await campaign_checker.reconcile(factory, campaign_id)
     async with transaction(factory) as db:
         campaign = await campaign_or_404(db, campaign_id)
         if not campaign_rules.can_view(campaign, campaign_rules.viewer_level(member)):
@@ -265,7 +277,10 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
         stats: dict[str, Any] | None = None
         if state in ("voted", "closed"):
             rows = await campaign_results.get_results(db, campaign)
-            stats = await campaign_results.get_vote_stats(db, campaign)
+            # a closed campaign shows the turnout stored at close (immutable page)
+            stats = await serving.closed_turnout(db, campaign)
+            if stats is None:
+                stats = await campaign_results.get_vote_stats(db, campaign)
     entries = {e.id: e for e in campaign.entries}
     my_picks = [
         {"rank": v["rank"], "entry": entries.get(v["entry_id"])}
