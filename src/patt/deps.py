@@ -1,4 +1,10 @@
-"""FastAPI dependencies: the one place for DB sessions, authentication, rank gates and CSRF."""
+"""FastAPI dependencies: the one place for DB sessions, authentication, rank gates and CSRF.
+
+Two kinds of authentication: the `*Principal` dependencies resolve a token or cookie with one
+read into a small frozen `Principal` (id, user id, names, current rank) — use them wherever the
+route only needs to know who is asking; the `*Member` ones load the ORM `GuildMember` (rank and
+user attached) for routes that change the member or hand it to services that expect one.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,16 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from patt.config import Settings
 from sv_common.auth.csrf import CSRF_COOKIE, CSRF_HEADER, tokens_match
-from sv_common.auth.sessions import member_for_token
+from sv_common.auth.sessions import (
+    Principal,
+    member_for_token,
+    principal_for_token,
+    touch_last_seen,
+)
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError, Forbidden, Unauthorized
 
@@ -32,7 +43,14 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """One pooled connection for a read-only request: no ORM session, nothing to commit."""
+    async with request.app.state.engine.connect() as connection:
+        yield connection
+
+
 DB = Annotated[AsyncSession, Depends(get_db, scope="function")]
+ReadDB = Annotated[AsyncConnection, Depends(get_read_connection, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
@@ -173,3 +191,74 @@ async def get_page_member(request: Request) -> GuildMember | None:
 
 
 PageMember = Annotated[GuildMember | None, Depends(get_page_member)]
+
+
+# ------------------------------------------------------------------------------- principals
+async def resolve_principal(request: Request, connection: AsyncConnection, token: str) -> Principal:
+    """The principal of `token` (Unauthorized when invalid), marking the member as seen when
+    that is due (at most once per 15 minutes, committed at once)."""
+    principal, seen_due = await principal_for_token(connection, request.app.state.jwt_secret, token)
+    if seen_due:
+        await touch_last_seen(connection, principal.id)
+        await connection.commit()
+    return principal
+
+
+async def authenticate_principal(request: Request, connection: AsyncConnection) -> Principal | None:
+    """Bearer token first (a malformed one never falls back to the cookie), then the login
+    cookie, which also needs CSRF on unsafe methods (after authentication: decision 3)."""
+    token = bearer_token(request)
+    if token is not None:
+        if not token:
+            raise Unauthorized("Invalid token.")
+        return await resolve_principal(request, connection, token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    principal = await resolve_principal(request, connection, cookie)
+    check_api_csrf(request)
+    return principal
+
+
+async def get_current_principal(request: Request, connection: ReadDB) -> Principal:
+    """Who is asking (API); 401 when missing or invalid."""
+    principal = await authenticate_principal(request, connection)
+    if principal is None:
+        raise Unauthorized("Not authenticated.")
+    request.state.member = principal
+    return principal
+
+
+async def get_optional_principal(request: Request, connection: ReadDB) -> Principal | None:
+    """Who is asking when credentials are sent, else None; bad credentials still 401."""
+    principal = await authenticate_principal(request, connection)
+    request.state.member = principal
+    return principal
+
+
+async def page_principal(request: Request, connection: AsyncConnection) -> Principal | None:
+    """The principal of the `patt_token` cookie for pages, on the caller's connection; None
+    (and the cookie dropped) when it is invalid."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        principal = await resolve_principal(request, connection, cookie)
+    except DomainError:
+        request.state.drop_session_cookie = True
+        return None
+    request.state.member = principal
+    return principal
+
+
+async def get_page_principal(request: Request) -> Principal | None:
+    """`page_principal` on a connection of its own (none at all for anonymous visitors)."""
+    if not request.cookies.get(SESSION_COOKIE):
+        return None
+    async with request.app.state.engine.connect() as connection:
+        return await page_principal(request, connection)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_current_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
+PagePrincipal = Annotated[Principal | None, Depends(get_page_principal)]

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patt.campaigns import checker as campaign_checker
 from patt.core.render import render
-from patt.deps import PageMember
+from patt.deps import page_principal
 from sv_common import clock
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -111,17 +111,25 @@ async def landing_data(connection: AsyncConnection, level: int) -> dict[str, Any
 
 
 @router.get("/")
-async def landing(request: Request, member: PageMember) -> Response:
-    """The public front page; what it lists depends on the viewer's current rank level."""
-    level = member.rank.level if member is not None else 0
+async def landing(request: Request) -> Response:
+    """The public front page; what it lists depends on the viewer's current rank level.
+
+    The login cookie and the page's data are read on one connection (two statements when signed
+    in, one when not); the navigation's Vote link is the first Active Votes card, which is the
+    same campaign the shared lookup would find, so no third statement is needed."""
     engine = request.app.state.engine
     async with engine.connect() as connection:
+        viewer = await page_principal(request, connection)
+        level = viewer.rank.level if viewer is not None else 0
         data = await landing_data(connection, level)
     if data["due"]:
         # due automatic transitions first (40 §2): an expired vote shows as a result, not as live
         await campaign_checker.reconcile_due(request.app.state.sessionmaker)
         async with engine.connect() as connection:
             data = await landing_data(connection, level)
+    if viewer is not None:
+        active: list[CampaignCard] = data["active"]
+        request.state.nav_vote_url = f"/vote/{active[0].id}" if active else None
     context = {
         "active_nav": "home",
         "landing_image_url": request.app.state.settings.landing_image_url,
@@ -130,4 +138,4 @@ async def landing(request: Request, member: PageMember) -> Response:
         "results": data["results"],
         "quote": data["quote"],
     }
-    return await render(request, "public/landing.html", context, member=member)
+    return await render(request, "public/landing.html", context, member=viewer)
