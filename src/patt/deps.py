@@ -16,9 +16,11 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from patt.config import Settings
+from sv_common import clock
 from sv_common.auth.csrf import CSRF_COOKIE, CSRF_HEADER, tokens_match
 from sv_common.auth.sessions import (
     Principal,
+    TokenLookup,
     member_for_token,
     principal_for_token,
     touch_last_seen,
@@ -194,14 +196,27 @@ PageMember = Annotated[GuildMember | None, Depends(get_page_member)]
 
 
 # ------------------------------------------------------------------------------- principals
-async def resolve_principal(request: Request, connection: AsyncConnection, token: str) -> Principal:
-    """The principal of `token` (Unauthorized when invalid), marking the member as seen when
-    that is due (at most once per 15 minutes, committed at once)."""
-    principal, seen_due = await principal_for_token(connection, request.app.state.jwt_secret, token)
-    if seen_due:
-        await touch_last_seen(connection, principal.id)
+async def resolve_principal(
+    request: Request,
+    connection: AsyncConnection,
+    token: str,
+    *,
+    extra_columns: str = "",
+    params: dict[str, Any] | None = None,
+) -> TokenLookup:
+    """Look up `token` (Unauthorized when invalid), marking the member as seen when that is
+    due (at most once per 15 minutes, committed at once)."""
+    lookup = await principal_for_token(
+        connection,
+        request.app.state.jwt_secret,
+        token,
+        extra_columns=extra_columns,
+        params=params,
+    )
+    if lookup.last_seen_due:
+        await touch_last_seen(connection, lookup.principal.id)
         await connection.commit()
-    return principal
+    return lookup
 
 
 async def authenticate_principal(request: Request, connection: AsyncConnection) -> Principal | None:
@@ -211,11 +226,11 @@ async def authenticate_principal(request: Request, connection: AsyncConnection) 
     if token is not None:
         if not token:
             raise Unauthorized("Invalid token.")
-        return await resolve_principal(request, connection, token)
+        return (await resolve_principal(request, connection, token)).principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    principal = await resolve_principal(request, connection, cookie)
+    principal = (await resolve_principal(request, connection, cookie)).principal
     check_api_csrf(request)
     return principal
 
@@ -236,19 +251,44 @@ async def get_optional_principal(request: Request, connection: ReadDB) -> Princi
     return principal
 
 
-async def page_principal(request: Request, connection: AsyncConnection) -> Principal | None:
+# The navigation's Vote link (the visible live campaign that ends soonest, as
+# campaigns.checker.nav_vote_url finds it), read in the same statement as the page's viewer.
+NAV_VOTE_COLUMN = """(
+  SELECT c.id FROM patt.campaigns c
+  WHERE c.status = 'live'
+    AND c.start_at + c.duration_hours * interval '1 hour' > :now
+    AND (c.min_rank_to_view IS NULL OR c.min_rank_to_view <= r.level)
+  ORDER BY c.start_at + c.duration_hours * interval '1 hour', c.id
+  LIMIT 1) AS nav_vote_id"""
+
+
+async def page_principal(
+    request: Request, connection: AsyncConnection, *, with_vote_link: bool = True
+) -> Principal | None:
     """The principal of the `patt_token` cookie for pages, on the caller's connection; None
-    (and the cookie dropped) when it is invalid."""
+    (and the cookie dropped) when it is invalid. With `with_vote_link`, the navigation's Vote
+    link comes from the same statement (render then needs no lookup of its own)."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
     try:
-        principal = await resolve_principal(request, connection, cookie)
+        if with_vote_link:
+            lookup = await resolve_principal(
+                request,
+                connection,
+                cookie,
+                extra_columns=NAV_VOTE_COLUMN,
+                params={"now": clock.now()},
+            )
+            vote_id = lookup.extras["nav_vote_id"]
+            request.state.nav_vote_url = f"/vote/{vote_id}" if vote_id is not None else None
+        else:
+            lookup = await resolve_principal(request, connection, cookie)
     except DomainError:
         request.state.drop_session_cookie = True
         return None
-    request.state.member = principal
-    return principal
+    request.state.member = lookup.principal
+    return lookup.principal
 
 
 async def get_page_principal(request: Request) -> Principal | None:

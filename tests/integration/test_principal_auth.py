@@ -138,7 +138,7 @@ async def test_rank_renamed_or_relevelled_shows_on_the_next_request(
     assert 'href="/admin' not in (await page(client, "/", member)).text
 
 
-async def test_landing_vote_link_follows_the_viewers_current_rank(
+async def test_vote_link_follows_the_viewers_current_rank(
     app: Any, client: httpx.AsyncClient, factory: Factory
 ) -> None:
     async with app.state.sessionmaker() as session, session.begin():
@@ -153,11 +153,13 @@ async def test_landing_vote_link_follows_the_viewers_current_rank(
     member = await factory.member(level=3)
     landing = await page(client, "/", member)
     assert "Officer poll" not in landing.text
-    assert f'href="/vote/{campaign_id}"' not in landing.text
+    for path in ("/", "/roster-view", "/roster"):
+        assert f'href="/vote/{campaign_id}"' not in (await page(client, path, member)).text
     await execute(app, "UPDATE common.guild_ranks SET level = 9 WHERE level = 3")
     landing = await page(client, "/", member)
     assert "Officer poll" in landing.text
-    assert f'href="/vote/{campaign_id}"' in landing.text
+    for path in ("/", "/roster-view", "/roster"):
+        assert f'href="/vote/{campaign_id}"' in (await page(client, path, member)).text
 
 
 async def test_passwords_are_checked_off_the_event_loop(

@@ -190,6 +190,19 @@ def test_expiry_follows_the_injectable_clock() -> None:
     assert caught.value.message == "Token has expired."
 
 
+def test_a_remembered_token_is_still_checked() -> None:
+    # verified signatures are remembered; the secret, the claims and expiry still count
+    token = create_access_token(SECRET, user_id=1, member_id=7, rank_level=1, expires_minutes=10)
+    claims = decode_access_token(SECRET, token)
+    claims["member_id"] = 99
+    assert decode_access_token(SECRET, token)["member_id"] == 7
+    with pytest.raises(TokenInvalid):
+        decode_access_token(SECRET + "-rotated", token)
+    clock.advance(timedelta(minutes=10))
+    with pytest.raises(TokenExpired):
+        decode_access_token(SECRET, token)
+
+
 def test_token_minted_under_a_future_clock_is_accepted() -> None:
     clock.set_now(datetime.now(UTC) + timedelta(days=30))
     token = create_access_token(SECRET, user_id=1, member_id=1, rank_level=1, expires_minutes=10)

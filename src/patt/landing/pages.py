@@ -119,7 +119,7 @@ async def landing(request: Request) -> Response:
     same campaign the shared lookup would find, so no third statement is needed."""
     engine = request.app.state.engine
     async with engine.connect() as connection:
-        viewer = await page_principal(request, connection)
+        viewer = await page_principal(request, connection, with_vote_link=False)
         level = viewer.rank.level if viewer is not None else 0
         data = await landing_data(connection, level)
     if data["due"]:

@@ -76,7 +76,7 @@ async def _config_viewer(request: Request, member: Principal | None) -> Principa
         return None
     async with request.app.state.engine.connect() as connection:
         try:
-            return await resolve_principal(request, connection, token)
+            return (await resolve_principal(request, connection, token)).principal
         except DomainError:
             return None
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import exists, or_, select, text, update
+from sqlalchemy import TextClause, exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -111,16 +112,18 @@ class Principal:
         return self.rank.level
 
 
-# Token → member, rank and account in one indexed lookup; no ORM objects, no write.
-PRINCIPAL_SQL = text("""
+# Token → member, rank and account in one indexed lookup; no ORM objects, no write. Callers
+# may add columns computed from `m` (member), `r` (rank) and `u` (user) — see TokenLookup.
+PRINCIPAL_SQL = """
 SELECT m.id, m.user_id, m.display_name, m.discord_username, m.discord_id, m.registered_at,
        m.last_seen_at, r.id AS rank_id, r.name AS rank_name, r.level AS rank_level,
-       u.is_active, u.token_version
+       u.is_active, u.token_version{extra}
 FROM common.guild_members m
 JOIN common.users u ON u.id = m.user_id
 JOIN common.guild_ranks r ON r.id = m.rank_id
 WHERE m.id = :member_id AND m.user_id = :user_id
-""")
+"""
+_statements: dict[str, TextClause] = {}
 
 # The last-seen mark, written only when the stored one is older than LAST_SEEN_EVERY (so at
 # most once per 15 minutes per member, and never twice when two requests race).
@@ -130,21 +133,42 @@ WHERE id = :member_id AND (last_seen_at IS NULL OR last_seen_at <= :stale_before
 """)
 
 
+@dataclass(frozen=True, slots=True)
+class TokenLookup:
+    """What one token lookup found: the principal, whether the last-seen mark is due (see
+    `touch_last_seen`), and the values of the extra columns the caller asked for."""
+
+    principal: Principal
+    last_seen_due: bool
+    extras: dict[str, Any]
+
+
+def _statement(extra_columns: str) -> TextClause:
+    statement = _statements.get(extra_columns)
+    if statement is None:
+        extra = f",\n       {extra_columns}" if extra_columns else ""
+        statement = _statements[extra_columns] = text(PRINCIPAL_SQL.format(extra=extra))
+    return statement
+
+
 async def principal_for_token(
-    executor: AsyncSession | AsyncConnection, secret: str, token: str
-) -> tuple[Principal, bool]:
-    """The active registered member the token belongs to, and whether their last-seen mark is
-    due (see `touch_last_seen`); Unauthorized otherwise. Rank and account state are read from
-    the database on every call, so rank changes, deactivation and sign-out apply at once."""
+    executor: AsyncSession | AsyncConnection,
+    secret: str,
+    token: str,
+    *,
+    extra_columns: str = "",
+    params: dict[str, Any] | None = None,
+) -> TokenLookup:
+    """The active registered member the token belongs to, in one statement; Unauthorized
+    otherwise. Rank and account state are read from the database on every call, so rank
+    changes, deactivation and sign-out apply at once. `extra_columns` (a constant SQL select
+    list over `m`, `r`, `u`, with its `params`) rides along in the same statement."""
     try:
         claims = decode_access_token(secret, token)
     except TokenError as exc:
         raise Unauthorized(exc.message) from exc
-    row = (
-        await executor.execute(
-            PRINCIPAL_SQL, {"member_id": claims["member_id"], "user_id": claims["user_id"]}
-        )
-    ).first()
+    values = {"member_id": claims["member_id"], "user_id": claims["user_id"], **(params or {})}
+    row = (await executor.execute(_statement(extra_columns), values)).first()
     if row is None or not row.is_active:
         raise Unauthorized("Invalid token.")
     if claims.get("ver", 0) != row.token_version:  # signed out everywhere since it was issued
@@ -159,7 +183,20 @@ async def principal_for_token(
         rank=RankRef(id=row.rank_id, name=row.rank_name, level=row.rank_level),
     )
     seen = row.last_seen_at
-    return principal, seen is None or clock.now() - seen >= LAST_SEEN_EVERY
+    fields = row._mapping
+    return TokenLookup(
+        principal=principal,
+        last_seen_due=seen is None or clock.now() - seen >= LAST_SEEN_EVERY,
+        extras={k: fields[k] for k in fields.keys() if k not in _PRINCIPAL_KEYS}
+        if extra_columns
+        else {},
+    )
+
+
+_PRINCIPAL_KEYS = frozenset(
+    ("id", "user_id", "display_name", "discord_username", "discord_id", "registered_at")
+    + ("last_seen_at", "rank_id", "rank_name", "rank_level", "is_active", "token_version")
+)
 
 
 async def touch_last_seen(executor: AsyncSession | AsyncConnection, member_id: int) -> None:
