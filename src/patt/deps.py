@@ -219,20 +219,39 @@ async def resolve_principal(
     return lookup
 
 
-async def authenticate_principal(request: Request, connection: AsyncConnection) -> Principal | None:
+async def authenticate_lookup(
+    request: Request,
+    connection: AsyncConnection,
+    *,
+    extra_columns: str = "",
+    params: dict[str, Any] | None = None,
+) -> TokenLookup | None:
     """Bearer token first (a malformed one never falls back to the cookie), then the login
-    cookie, which also needs CSRF on unsafe methods (after authentication: decision 3)."""
+    cookie, which also needs CSRF on unsafe methods (after authentication: decision 3). A route
+    that needs a little more about the caller reads it as `extra_columns` of the same statement."""
     token = bearer_token(request)
     if token is not None:
         if not token:
             raise Unauthorized("Invalid token.")
-        return (await resolve_principal(request, connection, token)).principal
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
-    principal = (await resolve_principal(request, connection, cookie)).principal
-    check_api_csrf(request)
-    return principal
+        lookup = await resolve_principal(
+            request, connection, token, extra_columns=extra_columns, params=params
+        )
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return None
+        lookup = await resolve_principal(
+            request, connection, cookie, extra_columns=extra_columns, params=params
+        )
+        check_api_csrf(request)
+    request.state.member = lookup.principal
+    return lookup
+
+
+async def authenticate_principal(request: Request, connection: AsyncConnection) -> Principal | None:
+    """`authenticate_lookup` without extra columns: just who is asking."""
+    lookup = await authenticate_lookup(request, connection)
+    return lookup.principal if lookup is not None else None
 
 
 async def get_current_principal(request: Request, connection: ReadDB) -> Principal:

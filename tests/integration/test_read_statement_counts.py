@@ -166,8 +166,8 @@ def anonymous(path: str) -> Request:
 
 # (request, statements of the first request after a change, of a repeat) — see each comment
 CASES = {
-    # token → principal, the caller's characters
-    "me": (bearer("/api/v1/auth/me"), 2, 2),
+    # token → principal with the caller's characters beside it
+    "me": (bearer("/api/v1/auth/me"), 1, 1),
     # one statement: campaigns, results and the quote
     "landing anonymous": (anonymous("/"), 1, 1),
     # principal, then the landing statement (the Vote link comes from its Active Votes)

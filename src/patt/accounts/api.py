@@ -9,25 +9,25 @@ brute-force attempt is held to 5 guesses per username and 20 in all per client a
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import Field, StringConstraints
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.core.envelope import Envelope, ok
 from patt.core.fields import IsoTime
 from patt.core.netutil import client_ip
 from patt.core.schemas import Body, ReadModel
-from patt.deps import DB, CurrentMember, CurrentPrincipal, ReadDB
+from patt.deps import DB, CurrentMember, ReadDB, authenticate_lookup
 from patt.members.schemas import RankBrief
 from sv_common.auth import sessions
 from sv_common.auth.jwt import create_access_token
 from sv_common.auth.throttle import SharedWindow
 from sv_common.db.models import GuildMember
-from sv_common.errors import DomainError, TooManyRequests
+from sv_common.errors import DomainError, TooManyRequests, Unauthorized
 from sv_common.identity import accounts
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -198,21 +198,25 @@ async def logout(member: CurrentMember, db: DB) -> Response:
     return ok(SignedOut(), headers=None)
 
 
-# The caller's current (not removed) characters, mains first, then by name.
-OWN_CHARACTERS_SQL = text("""
-SELECT id, name, coalesce(realm_name, realm_slug) AS realm, class AS character_class, spec, role,
-       main_alt
-FROM common.characters
-WHERE member_id = :member_id AND removed_at IS NULL
-ORDER BY main_alt = 'main' DESC, lower(name)
-""")
+# The caller's current (not removed) characters, mains first, then by name, as JSON: read in
+# the same statement as the token's principal (`m` is the caller's member row).
+OWN_CHARACTERS_COLUMN = """(
+  SELECT coalesce(json_agg(json_build_object(
+           'id', c.id, 'name', c.name, 'realm', coalesce(c.realm_name, c.realm_slug),
+           'character_class', c.class, 'spec', c.spec, 'role', c.role, 'main_alt', c.main_alt)
+         ORDER BY c.main_alt = 'main' DESC, lower(c.name)), '[]'::json)::text
+  FROM common.characters c
+  WHERE c.member_id = m.id AND c.removed_at IS NULL) AS characters_json"""
 
 
 @router.get("/me", response_model=Envelope[Profile])
-async def me(principal: CurrentPrincipal, connection: ReadDB) -> Response:
-    """The caller's profile with their current (not removed) characters, mains first: two
-    statements in all (the token's principal, then the characters)."""
-    rows = await connection.execute(OWN_CHARACTERS_SQL, {"member_id": principal.id})
+async def me(request: Request, connection: ReadDB) -> Response:
+    """The caller's profile with their current (not removed) characters, mains first: one
+    statement in all (the token's principal with the characters beside it)."""
+    lookup = await authenticate_lookup(request, connection, extra_columns=OWN_CHARACTERS_COLUMN)
+    if lookup is None:
+        raise Unauthorized("Not authenticated.")
+    principal = lookup.principal
     profile = Profile(
         id=principal.id,
         discord_username=principal.discord_username,
@@ -220,6 +224,9 @@ async def me(principal: CurrentPrincipal, connection: ReadDB) -> Response:
         discord_id=principal.discord_id,
         rank=RankBrief(id=principal.rank.id, name=principal.rank.name, level=principal.rank.level),
         registered_at=principal.registered_at,
-        characters=[OwnCharacter.model_validate(dict(row._mapping)) for row in rows],
+        characters=[
+            OwnCharacter.model_validate(item)
+            for item in json.loads(lookup.extras["characters_json"])
+        ],
     )
     return ok(profile, headers=None)
