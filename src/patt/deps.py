@@ -318,6 +318,24 @@ async def get_page_principal(request: Request) -> Principal | None:
         return await page_principal(request, connection)
 
 
+def require_principal_rank(
+    min_level: int | None = None,
+) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """`require_rank` for principals: authenticate (401), then 403 below `min_level` (default:
+    Officer+), judged by the rank level read in the same statement as the token."""
+
+    async def dependency(
+        request: Request, principal: Annotated[Principal, Depends(get_current_principal)]
+    ) -> Principal:
+        needed = min_level if min_level is not None else request.app.state.settings.admin_rank_level
+        if principal.rank.level < needed:
+            raise Forbidden(f"Requires rank level {needed} or higher.")
+        return principal
+
+    return dependency
+
+
 CurrentPrincipal = Annotated[Principal, Depends(get_current_principal)]
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
+OfficerPrincipal = Annotated[Principal, Depends(require_principal_rank())]
 PagePrincipal = Annotated[Principal | None, Depends(get_page_principal)]

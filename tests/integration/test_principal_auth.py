@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import text
 from tests.conftest import Factory, MemberHandle
 
+from patt.deps import OfficerPrincipal
 from sv_common import clock
 from sv_common.auth import passwords
 
@@ -136,6 +137,23 @@ async def test_rank_renamed_or_relevelled_shows_on_the_next_request(
     roster = (await client.get(ROSTER_DATA, headers=member.headers)).json()
     assert roster["validationIssues"] == []
     assert 'href="/admin' not in (await page(client, "/", member)).text
+
+
+async def test_officer_principal_gate_follows_the_current_rank_level(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    async def officers_only(principal: OfficerPrincipal) -> dict[str, int]:
+        return {"level": principal.rank.level}
+
+    app.add_api_route("/api/v1/test-officer-principal", officers_only)
+    member = await factory.member(level=3)
+    refused = await client.get("/api/v1/test-officer-principal", headers=member.headers)
+    assert refused.status_code == 403
+    assert refused.json() == {"ok": False, "error": "Requires rank level 4 or higher."}
+    assert (await client.get("/api/v1/test-officer-principal")).status_code == 401
+    await execute(app, "UPDATE common.guild_ranks SET level = 9 WHERE level = 3")
+    allowed = await client.get("/api/v1/test-officer-principal", headers=member.headers)
+    assert allowed.json() == {"level": 9}
 
 
 async def test_vote_link_follows_the_viewers_current_rank(
