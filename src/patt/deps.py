@@ -281,32 +281,39 @@ NAV_VOTE_COLUMN = """(
   LIMIT 1) AS nav_vote_id"""
 
 
-async def page_principal(
-    request: Request, connection: AsyncConnection, *, with_vote_link: bool = True
-) -> Principal | None:
-    """The principal of the `patt_token` cookie for pages, on the caller's connection; None
-    (and the cookie dropped) when it is invalid. With `with_vote_link`, the navigation's Vote
-    link comes from the same statement (render then needs no lookup of its own)."""
+async def page_lookup(
+    request: Request,
+    connection: AsyncConnection,
+    *,
+    extra_columns: str = "",
+    params: dict[str, Any] | None = None,
+) -> TokenLookup | None:
+    """The lookup of the `patt_token` cookie for pages, on the caller's connection, with the
+    page's own `extra_columns` beside it; None (and the cookie dropped) when it is invalid."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
     try:
-        if with_vote_link:
-            lookup = await resolve_principal(
-                request,
-                connection,
-                cookie,
-                extra_columns=NAV_VOTE_COLUMN,
-                params={"now": clock.now()},
-            )
-            vote_id = lookup.extras["nav_vote_id"]
-            request.state.nav_vote_url = f"/vote/{vote_id}" if vote_id is not None else None
-        else:
-            lookup = await resolve_principal(request, connection, cookie)
+        lookup = await resolve_principal(
+            request, connection, cookie, extra_columns=extra_columns, params=params
+        )
     except DomainError:
         request.state.drop_session_cookie = True
         return None
     request.state.member = lookup.principal
+    return lookup
+
+
+async def page_principal(request: Request, connection: AsyncConnection) -> Principal | None:
+    """The principal of the `patt_token` cookie for pages (None, cookie dropped, when invalid),
+    with the navigation's Vote link read in the same statement (render then needs no lookup)."""
+    lookup = await page_lookup(
+        request, connection, extra_columns=NAV_VOTE_COLUMN, params={"now": clock.now()}
+    )
+    if lookup is None:
+        return None
+    vote_id = lookup.extras["nav_vote_id"]
+    request.state.nav_vote_url = f"/vote/{vote_id}" if vote_id is not None else None
     return lookup.principal
 
 
