@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs the project and dev tools into .venv, installs Debian's
-# chromium for the browser tests when missing, then lint (ruff), types (mypy), and pytest
-# (unit, integration against a real PostgreSQL, and headless-browser tests). Extra arguments go
-# to pytest.
+# chromium (browser tests) and wrk (benchmark smoke test) when missing, then lint (ruff), types
+# (mypy), and pytest (unit, integration against a real PostgreSQL, and headless-browser tests).
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/bootstrap.sh dev
@@ -16,6 +16,19 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 if [ ! -x /usr/bin/chromium ] && [ "${CI:-}" = "true" ]; then
   echo "error: /usr/bin/chromium is required for the browser tests in CI" >&2
+  exit 1
+fi
+# wrk drives the load of `python -m bench`; its smoke test runs in CI and skips elsewhere
+# when wrk is missing.
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "Installing wrk for the benchmark smoke test…" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+      || echo "warning: could not install wrk" >&2
+  fi
+fi
+if ! command -v wrk >/dev/null && [ "${CI:-}" = "true" ]; then
+  echo "error: wrk is required for the benchmark smoke test in CI" >&2
   exit 1
 fi
 

@@ -223,3 +223,64 @@ async def seed_members(
         )
         for i in range(count)
     ]
+
+
+async def seed_voters(
+    session: AsyncSession, *, prefix: str, count: int, level: int = 2, id_offset: int = 0
+) -> list[SeededMember]:
+    """`count` registered members `<prefix>0000…` (account with BENCH_PASSWORD, no characters,
+    not on the raid roster) in two set-based statements: accounts, then members."""
+    ranks = await rank_ids(session)
+    rows = await session.execute(
+        text(
+            """
+            WITH accounts AS (
+                INSERT INTO common.users (password_hash, is_active)
+                SELECT :password_hash, true FROM generate_series(1, :count)
+                RETURNING id
+            ), numbered AS (
+                SELECT id AS user_id, row_number() OVER (ORDER BY id) - 1 AS n FROM accounts
+            )
+            INSERT INTO common.guild_members
+                (user_id, discord_username, display_name, discord_id, rank_id, on_raid_roster,
+                 registered_at)
+            SELECT user_id, :prefix || lpad(n::text, 4, '0'),
+                   initcap(:prefix) || ' ' || lpad(n::text, 4, '0'),
+                   (:first_snowflake + n)::text, :rank_id, false, now()
+            FROM numbered
+            RETURNING id, user_id, discord_username
+            """
+        ),
+        {
+            "password_hash": shared_password_hash(),
+            "count": count,
+            "prefix": prefix,
+            "first_snowflake": int(snowflake(id_offset)),
+            "rank_id": ranks.get(level, min(ranks.values())),
+        },
+    )
+    await session.execute(text("ANALYZE common.users, common.guild_members"))
+    members = [
+        SeededMember(id=int(member_id), user_id=int(user_id), username=str(name), level=level)
+        for member_id, user_id, name in rows.all()
+    ]
+    members.sort(key=lambda m: m.username)
+    return members
+
+
+async def copy_rows(
+    session: AsyncSession, table: str, columns: list[str], records: list[tuple[Any, ...]]
+) -> None:
+    """Bulk-load `records` into `schema.table` with COPY (asyncpg), else a multi-row INSERT."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    copy = getattr(raw.driver_connection, "copy_records_to_table", None)
+    schema, name = table.split(".")
+    if copy is not None:
+        await copy(name, schema_name=schema, columns=columns, records=records)
+        return
+    placeholders = ", ".join(f":{c}" for c in columns)
+    await session.execute(
+        text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"),
+        [dict(zip(columns, record, strict=True)) for record in records],
+    )

@@ -1,5 +1,6 @@
-"""Guild tools (60): roster data and the roster view page for a 300-member raid roster with 900
-characters and full availability, and the one-time import of a 300-member spreadsheet."""
+"""Guild tools (60): roster data and the roster view page for the benchmark guild (200 members
+on the raid roster, 600 characters, a week of availability each), and the one-time import of a
+300-member spreadsheet."""
 
 from __future__ import annotations
 
@@ -8,54 +9,26 @@ import json
 import random
 from typing import Any
 
-from sqlalchemy import func, select
-
-from bench.database import letters, seed_members, snowflake
-from bench.load import RequestMaker
+from bench.database import letters, snowflake
 from bench.runner import Bench, scenario, timed
-from sv_common.db.models import GuildMember
+from bench.scenarios_core import GUILD, guild, measure_get
 from sv_common.identity import classes
 
-ROSTER_MEMBERS = 300
 SHEET_MEMBERS = 300
 LEGACY_ROLE = {"tank": "Tank", "healer": "Healer", "melee_dps": "Melee", "ranged_dps": "Ranged"}
 
 
-def getter(path: str) -> RequestMaker:
-    """A request maker for GET `path`."""
-    return lambda client, _: client.get(path)
-
-
-@scenario("guild-tools", order=30)
+@scenario("guild-tools", order=15, rows=("roster-view", "roster-data"))
 async def guild_tools(bench: Bench) -> None:
-    """roster-data and /roster-view with 300 members, 900 characters, full availability."""
-    async with bench.session() as session:
-        on_roster = int(
-            await session.scalar(
-                select(func.count())
-                .select_from(GuildMember)
-                .where(GuildMember.on_raid_roster.is_(True))
-            )
-            or 0
+    """/roster-view and roster-data for 200 members, 600 characters, availability."""
+    await guild(bench)
+    label = GUILD.replace(")", ", availability)")
+    if bench.wants("roster-view"):
+        await measure_get(bench, f"GET /roster-view {label}", "/roster-view", 0.4)
+    if bench.wants("roster-data"):
+        await measure_get(
+            bench, f"GET /api/v1/guild/roster-data {label}", "/api/v1/guild/roster-data", 0.4
         )
-        if on_roster < ROSTER_MEMBERS:
-            await seed_members(
-                session,
-                prefix="roster",
-                count=ROSTER_MEMBERS - on_roster,
-                characters_each=3,
-                registered_every=0,
-                id_offset=200_000,
-            )
-    label = f"({ROSTER_MEMBERS} members, {ROSTER_MEMBERS * 3} characters, availability)"
-    for path, what in (
-        ("/api/v1/guild/roster-data", "GET /api/v1/guild/roster-data"),
-        ("/roster-view", "GET /roster-view"),
-    ):
-        if await bench.exists("GET", path):
-            await bench.throughput(f"{what} {label}", getter(path), goal_ratio=0.3)
-        else:
-            bench.skipped(what, "SKIPPED (not built)")
 
 
 def sheet_export(count: int, seed: int = 3) -> dict[str, Any]:

@@ -114,15 +114,11 @@ class ServerProcess:
         raise RuntimeError(f"the server did not become healthy in {timeout:.0f} s")
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time the server process has used so far (Linux /proc), or None."""
+        """User + system CPU seconds used so far by the server process and every process below
+        it (Linux /proc; threads such as the bcrypt pool are part of their process), or None."""
         if self._process is None:
             return None
-        try:
-            fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (stat fields 14, 15)
+        return tree_cpu_seconds(self._process.pid)
 
     @property
     def log_path(self) -> Path:
@@ -147,3 +143,34 @@ class ServerProcess:
                     os.killpg(self._process.pid, signal.SIGKILL)
                 self._process.wait()
         self._workdir.cleanup()
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields 3… of /proc/<pid>/stat (after the command name, which may contain spaces)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def tree_cpu_seconds(root: int) -> float | None:
+    """utime + stime of `root` and its live descendants, in seconds (None without /proc)."""
+    fields_of: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None:
+                fields_of[int(entry.name)] = fields
+    if root not in fields_of:
+        return None
+    children: dict[int, list[int]] = {}
+    for pid, fields in fields_of.items():
+        children.setdefault(int(fields[1]), []).append(pid)  # field 4: parent pid
+    ticks = 0
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        fields = fields_of[pid]
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14, 15)
+        pending += children.get(pid, [])
+    return ticks / os.sysconf("SC_CLK_TCK")

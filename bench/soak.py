@@ -94,8 +94,10 @@ async def seed(database_url: str, duration: float) -> Guild:
         database_url=database_url,
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
+        wrk="",  # the soak drives its own traffic; the Bench is only used for seeding
         duration=0,
-        concurrency=0,
+        connections=0,
+        threads=0,
         quick=False,
     )
     try:

@@ -12,6 +12,8 @@ Choices where the spec is silent:
 - A NUL character in any field is refused with "<Label>: must not contain NUL characters.".
 - Moving an entry flashes "Entry moved."; moves at the top or bottom change nothing.
 - The `type` select is shown disabled on the edit form (the type cannot change).
+- For an approval campaign the counting-method select is disabled with a note (approval
+  campaigns are counted by approvals); whatever it posts is ignored.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from patt.core.render import (
 from patt.deps import PageMember
 from sv_common import clock
 from sv_common.db.engine import transaction
+from sv_common.db.enums import CampaignType
 from sv_common.db.models import Campaign, GuildMember
 from sv_common.errors import DomainError, Invalid
 from sv_common.identity import ranks as rank_service
@@ -158,11 +161,14 @@ def parse_start(raw: str) -> datetime:
 def campaign_fields(form: dict[str, str]) -> dict[str, Any]:
     """The settings form as validated campaign fields (FormError / ValidationError)."""
     _reject_nul(form, CAMPAIGN_FORM_FIELDS)
+    kind = form.get("type", "ranked_choice") or "ranked_choice"
+    method = form.get("counting_method", "weighted") or "weighted"
     data: dict[str, Any] = {
         "title": form.get("title", ""),
         "description": form.get("description", ""),
-        "type": form.get("type", "ranked_choice") or "ranked_choice",
-        "counting_method": form.get("counting_method", "weighted") or "weighted",
+        "type": kind,
+        # the method of an approval campaign follows from its type (the select is not used)
+        "counting_method": counting.APPROVAL if kind == CampaignType.APPROVAL else method,
         "picks_per_voter": _int(form, "picks_per_voter", required=True),
         "min_rank_to_vote": _int(form, "min_rank_to_vote", required=True),
         "min_rank_to_view": _int(form, "min_rank_to_view"),

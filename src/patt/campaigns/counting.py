@@ -1,13 +1,15 @@
-"""Counting methods for ranked ballots (40 §6, §9.3): weighted points, instant-runoff, Schulze.
+"""Counting methods (40 §6, §9.3, §9.4): weighted points, instant-runoff and Schulze for ranked
+ballots; approval for approval campaigns.
 
 Pure, deterministic functions — no database. The live application computes the weighted method
-in SQL (`vote_service`); these functions are its independent twin, used for IRV and Schulze,
-for `patt campaign recount`, and by the unit tests.
+in SQL (`results`); these functions are its independent twin, used for IRV, Schulze and
+approval, for `patt campaign recount`, and by the unit tests.
 
 A *ballot* is the list of entry ids in rank order (rank 1 first). `entry_ids` lists every entry
 of the campaign in display order (sort_order, then id); ties are listed in that order.
-Every method returns one `RankedRow` per entry: the positional `rank_counts` (same for all
-methods), the method's primary number in `score` (points, final-round votes, or entries beaten),
+Every method returns one `RankedRow` per entry: `rank_counts` (picks per position 1..N for the
+ranked methods; for approval the single number of approvals, as positions mean nothing there),
+the method's primary number in `score` (points, final-round votes, entries beaten, approvals),
 a competition `final_rank` (1, 1, 3) and method details (None for weighted).
 """
 
@@ -19,11 +21,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# The methods an officer chooses between for a ranked-choice campaign. Approval campaigns have
+# exactly one method, `APPROVAL`, set from the campaign type (never chosen on its own).
 METHODS = ("weighted", "irv", "schulze")
+APPROVAL = "approval"
 METHOD_LABELS = {
     "weighted": "Weighted points",
     "irv": "Instant-runoff",
     "schulze": "Schulze (Condorcet)",
+    APPROVAL: "Approval",
 }
 
 Ballot = Sequence[int]
@@ -372,6 +378,39 @@ def schulze(
     ]
 
 
+# ------------------------------------------------------------------------ approval (40 §9.4)
+def approval(
+    ballots: Sequence[Ballot], entry_ids: Sequence[int], picks_per_voter: int
+) -> list[RankedRow]:
+    """Approval: every entry a ballot picks gets one approval; most approvals ranks first.
+
+    Picks are unordered (their stored ranks only record submission order), so there is no
+    positional tiebreak: entries with equal approvals share a rank (1, 1, 3), listed in entry
+    order. `rank_counts` is `[approvals]`, so `first_place_count` holds the approvals too.
+    Only a ballot's first `picks_per_voter` known, distinct entries count (casting never stores
+    more; a ballot edited by hand must not weigh more than one voter). `details` records the
+    number of ballots, so "X approvals (Y% of ballots)" can be shown from the row alone.
+    """
+    approvals = dict.fromkeys(entry_ids, 0)
+    cleaned = _clean(ballots, entry_ids)
+    for ballot in cleaned:
+        for entry_id in ballot[:picks_per_voter]:
+            approvals[entry_id] += 1
+    order = {entry_id: index for index, entry_id in enumerate(entry_ids)}
+    ordered = sorted(entry_ids, key=lambda e: (-approvals[e], order[e]))
+    ranks = _competition_ranks([-approvals[e] for e in ordered])
+    details = {"method": APPROVAL, "ballots": len(cleaned)}
+    return [
+        RankedRow(entry_id, [approvals[entry_id]], approvals[entry_id], rank, dict(details))
+        for entry_id, rank in zip(ordered, ranks, strict=True)
+    ]
+
+
+def approval_share(approvals: int, ballots: int) -> float:
+    """Approvals as a percentage of the ballots, one decimal (0.0 with no ballots)."""
+    return round(100 * approvals / ballots, 1) if ballots else 0.0
+
+
 # --------------------------------------------------------------------------------- dispatch
 def count(
     method: str,
@@ -381,7 +420,9 @@ def count(
     *,
     seed: int,
 ) -> list[RankedRow]:
-    """Run the named method (`weighted`, `irv`, `schulze`)."""
+    """Run the named method (`weighted`, `irv`, `schulze`, `approval`)."""
+    if method == APPROVAL:
+        return approval(ballots, entry_ids, picks_per_voter)
     if method == "irv":
         return instant_runoff(ballots, entry_ids, picks_per_voter, seed=seed)
     if method == "schulze":

@@ -10,6 +10,8 @@ Choices where the spec is silent:
 - The vote-form error is shown in `#vote-error` above the grid instead of the page flash bar.
 - Instructions name the counting method; IRV and Schulze results explain the count (rounds,
   pairwise table) under the results list.
+- Approval campaigns: cards toggle a check mark (no order); the form posts the same
+  `pick_entry_i` fields, filled in click order; results read "X approvals (Y% of ballots)".
 - After a vote the flash shows the ballot's receipt once; the "Your Picks" card keeps showing
   it. Campaigns that allow vote changes offer "Change my vote" (`?change=1`) until close.
 - Closed campaigns show the audit snapshot and how to verify it; `/vote/{id}/ballots` is the
@@ -41,6 +43,7 @@ from patt.core.render import (
 )
 from patt.deps import PageMember
 from sv_common.db.engine import transaction
+from sv_common.db.enums import CampaignType
 from sv_common.db.models import Campaign, GuildMember
 from sv_common.errors import DomainError
 
@@ -49,7 +52,7 @@ CampaignPathId = IdPath
 MAX_FORM_PICKS = 10
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd"}
 POSITION_WORDS = {1: "first", 2: "second", 3: "third"}
-SCORE_UNITS = {"weighted": "pts", "irv": "votes", "schulze": "wins"}
+SCORE_UNITS = {"weighted": "pts", "irv": "votes", "schulze": "wins", "approval": "approvals"}
 
 
 class PickField:
@@ -70,9 +73,21 @@ def long_time(value: datetime) -> str:
     return value.strftime("%B %d, %Y at %H:%M UTC")
 
 
+def is_approval(campaign: Campaign) -> bool:
+    """True for an approval campaign (unordered picks, one approval each)."""
+    return campaign.type == CampaignType.APPROVAL
+
+
 def instructions(campaign: Campaign) -> str:
     """How to pick and how the picks count (50 §5.2, method named per 40 §9.3)."""
     n = campaign.picks_per_voter
+    if is_approval(campaign):
+        limit = "1 entry" if n == 1 else f"up to {n} entries"
+        return (
+            f"Pick {limit} you approve of: click an image to tick it, click again to untick. "
+            "Each pick is one approval and the order doesn't matter; the entry with the most "
+            "approvals wins."
+        )
     choices = "choice" if n == 1 else f"top {n} choices"
     head = f"Click images to rank your {choices}. Click again to deselect."
     if campaign.counting_method == "irv":
@@ -102,17 +117,29 @@ def breakdown(rank_counts: list[int]) -> str:
     return " • ".join(parts)
 
 
+def approval_text(row: dict[str, Any]) -> str:
+    """ "X approvals (Y% of ballots)" from an approval result row."""
+    details = row.get("method_details") or {}
+    ballots = int(details.get("ballots", 0)) if isinstance(details, dict) else 0
+    approvals = int(row["weighted_score"])
+    noun = "approval" if approvals == 1 else "approvals"
+    share = counting.approval_share(approvals, ballots)
+    return f"{approvals} {noun} ({share:g}% of ballots)"
+
+
 def result_items(rows: list[dict[str, Any]], *, closed: bool) -> list[dict[str, Any]]:
     """Result rows plus what the results list shows (bar width, breakdown, winner flag)."""
     top = max((row["weighted_score"] for row in rows), default=0) or 1
     items = []
     for row in rows:
         width = max(2.0, round(100 * row["weighted_score"] / top, 1))
+        details = row.get("method_details")
+        approval = isinstance(details, dict) and details.get("method") == counting.APPROVAL
         items.append(
             {
                 **row,
                 "bar_width": min(width, 100.0),
-                "breakdown": breakdown(row["rank_counts"]),
+                "breakdown": approval_text(row) if approval else breakdown(row["rank_counts"]),
                 "winner": closed and row["final_rank"] == 1,
             }
         )
@@ -260,6 +287,7 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
         "start_text": long_time(campaign.start_at),
         "end_text": long_time(campaign_rules.end_at(campaign)),
         "instructions": instructions(campaign),
+        "approval": is_approval(campaign),
         "method_label": counting.METHOD_LABELS.get(campaign.counting_method, "Weighted points"),
         "score_unit": SCORE_UNITS.get(campaign.counting_method, "pts"),
         "my_picks": my_picks,
@@ -333,7 +361,11 @@ async def vote_submit(
     except DomainError as exc:
         message = exc.message
         if exc.code == voting.WRONG_PICK_COUNT:
-            message = f"Please select exactly {campaign.picks_per_voter} picks."
+            message = (
+                f"Please select between 1 and {campaign.picks_per_voter} entries."
+                if is_approval(campaign)
+                else f"Please select exactly {campaign.picks_per_voter} picks."
+            )
         back = f"{here}?change=1" if changing else here
         return redirect_with_flash(request, back, "error", message)
     if cast.early_close_enabled and not changing:
@@ -400,6 +432,7 @@ async def ballot_list_page(
         "found": wanted is not None and any(r["receipt"] == wanted for r in rows),
         "my_receipt": mine["receipt"] if mine else None,
         "ordinal": ordinal,
+        "approval": is_approval(campaign),
         "active_nav": "vote",
     }
     return await render(request, "vote/ballots.html", context, member=member)

@@ -68,7 +68,8 @@ def digest_of_text(canonical: str) -> str:
 
 def point_table(method: str, picks_per_voter: int) -> list[int] | None:
     """Points per rank (rank 1 first) of a points-based method; None for methods that do not
-    count points (instant-runoff, Schulze)."""
+    count points by position (instant-runoff, Schulze, and approval, where every pick is one
+    approval whatever its stored rank)."""
     if method == "weighted":
         return [picks_per_voter - index for index in range(picks_per_voter)]
     return None

@@ -2,8 +2,8 @@
 anonymised ballot export and the recount.
 
 - The weighted method is one SQL aggregate (scores, rank counts, tiebreak and competition rank
-  via a window function); IRV and Schulze load the ballots with one query and use the pure
-  functions of `patt.campaigns.counting`.
+  via a window function); IRV, Schulze and approval (the one method of approval campaigns)
+  load the ballots with one query and use the pure functions of `patt.campaigns.counting`.
 - Final results are stored when a campaign closes (delete + insert in the closing transaction).
   Live standings are computed from the votes; the last computation per campaign is kept in
   process memory keyed by the exact ballot set (ballot count and newest ballot id — ballots are
@@ -159,7 +159,8 @@ async def entry_order(session: AsyncSession, campaign_id: int) -> list[int]:
 
 
 async def count_with_method(session: AsyncSession, campaign: Campaign) -> list[counting.RankedRow]:
-    """IRV/Schulze (or weighted, for recounts) computed in Python from the stored ballots."""
+    """IRV/Schulze/approval (or weighted, for recounts) computed in Python from the stored
+    ballots."""
     ballots = await load_ballots(session, campaign.id)
     entries = await entry_order(session, campaign.id)
     return counting.count(

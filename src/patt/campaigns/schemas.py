@@ -23,6 +23,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -115,6 +116,15 @@ class CampaignCreate(_CampaignFields):
     quorum_percent: Quorum | None = None
     allow_vote_change: StrictBool = False
 
+    @model_validator(mode="after")
+    def _approval_method(self) -> Self:
+        """An approval campaign has one counting method, `approval`: when the caller leaves
+        `counting_method` out it follows the type (a different value sent is the service's
+        422)."""
+        if self.type == "approval" and "counting_method" not in self.model_fields_set:
+            self.counting_method = "approval"
+        return self
+
 
 NOT_NULLABLE = (
     "title",
@@ -199,12 +209,17 @@ class EntryUpdate(_EntryFields):
 
 # ------------------------------------------------------------------------------ ballots
 class Pick(BaseModel):
-    """One `{entry_id, rank}` pair; range rules are the vote service's (40 §3 rules 7–11)."""
+    """One `{entry_id, rank}` pair; range rules are the vote service's (40 §3 rules 7–11).
+
+    `rank` may be left out (or null) because approval ballots are unordered and ignore it; the
+    campaign type is not known while the body is parsed, so for a ranked-choice campaign a
+    missing rank is refused by the vote service (422, same message as a malformed body).
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     entry_id: Annotated[StrictInt, Field(ge=-INT32_MAX, le=INT32_MAX)]
-    rank: Annotated[StrictInt, Field(ge=-INT32_MAX, le=INT32_MAX)]
+    rank: Annotated[StrictInt, Field(ge=-INT32_MAX, le=INT32_MAX)] | None = None
 
 
 class VoteBody(BaseModel):

@@ -3,6 +3,8 @@ transitions (automatic transitions and the background checker are in `checker`).
 
 Choices where the spec is silent:
 - `type` cannot change after creation: sending a different value is 422.
+- An approval campaign's `counting_method` is always `approval` (set from the type; any other
+  value is 422), and `approval` is not a method a ranked-choice campaign can choose.
 - Empty optional text (description, image URL, Discord channel) is stored as null.
 - Moving an entry renumbers the campaign's sort orders 0…n−1.
 - `start_at` must lie between the years 2000 and 9000 (422 otherwise) so `end_at` is computable.
@@ -25,6 +27,7 @@ from patt.campaigns import audit, counting, eligibility, results
 from patt.campaigns.events import queue_event
 from patt.campaigns.rules import STATUS_ORDER
 from sv_common import clock
+from sv_common.db.enums import CampaignType
 from sv_common.db.models import Ballot, Campaign, CampaignEntry, GuildMember
 from sv_common.errors import Conflict, Invalid, NotFound
 from sv_common.identity import ranks as rank_service
@@ -129,16 +132,7 @@ async def ballot_counts(session: AsyncSession, campaign_ids: list[int]) -> dict[
 # ---------------------------------------------------------------------------- validation
 async def _check_fields(session: AsyncSession, values: dict[str, Any]) -> None:
     """Rules of 30 §6 that need the database or span several fields (merged values)."""
-    kind = values.get("type")
-    if kind == "approval":
-        raise Invalid("Campaign type 'approval' is not supported yet")
-    if kind != "ranked_choice":
-        raise Invalid(f"Invalid value for 'type': must be 'ranked_choice', got '{kind}'")
-    method = values.get("counting_method")
-    if method not in counting.METHODS:
-        raise Invalid(
-            f"Invalid value for 'counting_method': must be one of {', '.join(counting.METHODS)}"
-        )
+    _check_type_and_method(values.get("type"), values.get("counting_method"))
     vote_level = values.get("min_rank_to_vote")
     if vote_level is None or not await rank_service.level_exists(session, vote_level):
         raise Invalid("Invalid value for 'min_rank_to_vote': must be an existing rank level")
@@ -158,6 +152,26 @@ async def _check_fields(session: AsyncSession, values: dict[str, Any]) -> None:
 
 
 START_RANGE_MESSAGE = "Invalid value for 'start_at': must be between the years 2000 and 9000"
+APPROVAL_METHOD_MESSAGE = (
+    "Invalid value for 'counting_method': approval campaigns are always counted by approvals "
+    "(leave counting_method out or send 'approval')"
+)
+
+
+def _check_type_and_method(kind: Any, method: Any) -> None:
+    """The type is `ranked_choice` (counted by a chosen ranked method) or `approval` (counted
+    by approvals only: the counting method is fixed by the type, never chosen)."""
+    if kind not in (CampaignType.RANKED_CHOICE, CampaignType.APPROVAL):
+        raise Invalid(
+            f"Invalid value for 'type': must be 'ranked_choice' or 'approval', got '{kind}'"
+        )
+    if kind == CampaignType.APPROVAL:
+        if method != counting.APPROVAL:
+            raise Invalid(APPROVAL_METHOD_MESSAGE)
+    elif method not in counting.METHODS:
+        raise Invalid(
+            f"Invalid value for 'counting_method': must be one of {', '.join(counting.METHODS)}"
+        )
 
 
 def _utc(value: Any) -> Any:
@@ -180,7 +194,10 @@ async def create_campaign(
     """New draft campaign created by `actor` (fields already validated by the schema)."""
     values = {name: fields[name] for name in CAMPAIGN_FIELDS if name in fields}
     values.setdefault("type", "ranked_choice")
-    values.setdefault("counting_method", "weighted")
+    values.setdefault(
+        "counting_method",
+        counting.APPROVAL if values["type"] == CampaignType.APPROVAL else "weighted",
+    )
     values["start_at"] = _utc(values.get("start_at"))
     await _check_fields(session, values)
     campaign = Campaign(**values, status="draft", created_by=actor.id)

@@ -10,6 +10,10 @@ receipt is drawn.
 
 A vote change (campaigns with `allow_vote_change`) takes the same campaign lock, then locks the
 voter's ballot row, so one voter's simultaneous changes run one after another.
+
+Approval campaigns (`type = 'approval'`) take between 1 and `picks_per_voter` unordered picks;
+any `rank` sent is ignored and the picks are stored with ranks 1..k in the order they were
+sent, so ballots, receipts, the canonical ballot list and vote changes work unchanged.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patt.campaigns import eligibility, receipts
 from patt.campaigns.rules import end_at
+from patt.campaigns.schemas import PICKS_MESSAGE
 from sv_common import clock
 from sv_common.clock import iso
+from sv_common.db.enums import CampaignType
 from sv_common.db.models import Ballot, Campaign, CampaignEntry, GuildMember, Vote
 from sv_common.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -119,8 +125,14 @@ async def _locked_campaign(
 
 
 def _checked_picks(campaign: Campaign, picks: list[Any], entry_list: list[int]) -> list[Pick]:
-    """Rules 7–11 of 40 §3 in order; the picks as `(rank, entry_id)` ordered by rank."""
+    """Rules 7–11 of 40 §3 in order (the approval rules for approval campaigns); the picks as
+    `(rank, entry_id)` ordered by rank."""
+    if campaign.type == CampaignType.APPROVAL:
+        return _checked_approvals(campaign, picks, entry_list)
     n = campaign.picks_per_voter
+    if any(p.rank is None for p in picks):
+        # a ranked ballot without ranks is malformed (rank may only be left out for approval)
+        raise Invalid(PICKS_MESSAGE)
     if len(picks) != n:
         raise Invalid(f"Expected {n} picks, got {len(picks)}", code=WRONG_PICK_COUNT)
     entry_ids = [int(p.entry_id) for p in picks]
@@ -136,6 +148,22 @@ def _checked_picks(campaign: Campaign, picks: list[Any], entry_list: list[int]) 
         if entry_id not in own_entries:
             raise Invalid(f"Entry {entry_id} does not belong to campaign {campaign.id}")
     return sorted(zip(ranks, entry_ids, strict=True))
+
+
+def _checked_approvals(campaign: Campaign, picks: list[Any], entry_list: list[int]) -> list[Pick]:
+    """Approval ballot: 1 ≤ picks ≤ N, no entry twice, every entry in the campaign; ranks sent
+    are ignored and replaced by 1..k in submission order."""
+    n = campaign.picks_per_voter
+    if not 1 <= len(picks) <= n:
+        raise Invalid(f"Select between 1 and {n} entries", code=WRONG_PICK_COUNT)
+    entry_ids = [int(p.entry_id) for p in picks]
+    if len(set(entry_ids)) != len(entry_ids):
+        raise Invalid("Duplicate entries in picks")
+    own_entries = set(entry_list)
+    for entry_id in entry_ids:
+        if entry_id not in own_entries:
+            raise Invalid(f"Entry {entry_id} does not belong to campaign {campaign.id}")
+    return list(enumerate(entry_ids, start=1))
 
 
 def _answer(campaign: Campaign, member: GuildMember, receipt: str, ordered: list[Pick]) -> CastVote:

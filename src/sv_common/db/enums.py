@@ -77,11 +77,13 @@ class CampaignOutcome(StrEnum):
 
 
 class CountingMethod(StrEnum):
-    """How ranked ballots are counted."""
+    """How ballots are counted. The first three count ranked ballots; `approval` is the one
+    method of `approval` campaigns (each pick is one approval) and of no other type."""
 
     WEIGHTED = "weighted"
     IRV = "irv"
     SCHULZE = "schulze"
+    APPROVAL = "approval"
 
 
 class DayOfWeek(StrEnum):

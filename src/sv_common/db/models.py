@@ -357,6 +357,11 @@ class Campaign(Base):
         CheckConstraint(
             check_in("counting_method", CountingMethod), name="ck_campaigns_counting_method"
         ),
+        # migration 0007: approval campaigns are counted by approvals, and only they are
+        CheckConstraint(
+            "(type = 'approval') = (counting_method = 'approval')",
+            name="ck_campaigns_approval_counting",
+        ),
         CheckConstraint(check_in("outcome", CampaignOutcome), name="ck_campaigns_outcome"),
         CheckConstraint(
             "quorum_percent IS NULL OR quorum_percent BETWEEN 1 AND 100",

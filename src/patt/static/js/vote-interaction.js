@@ -9,6 +9,11 @@
  * Click / Enter / Space on a card toggles it: picks are an ordered list (first click = 1st
  * choice); removing a pick moves later picks up. With N picks, another card only shows a hint.
  * Submit asks for confirmation, fills the selects, disables the button and submits once.
+ *
+ * Approval campaigns (#vote-grid[data-mode=approval]): a picked card shows a check mark instead
+ * of a rank, any number from 1 to N may be picked, and submit is enabled with one pick or more.
+ * The selects are filled in click order (the rest left empty), so the form posts the same
+ * fields; the server ignores the order.
  * User text is written with textContent only.
  */
 (function () {
@@ -20,6 +25,7 @@
   if (!grid || !form || !submit) return;
 
   var maxPicks = parseInt(grid.getAttribute("data-max-picks"), 10) || 1;
+  var approval = grid.getAttribute("data-mode") === "approval";
   var cards = Array.prototype.slice.call(grid.querySelectorAll(".entry-card[data-entry-id]"));
   var hint = document.getElementById("vote-hint");
   var fallback = document.getElementById("vote-fallback");
@@ -54,13 +60,14 @@
   function render() {
     cards.forEach(function (card) {
       for (var r = 1; r <= 10; r++) card.classList.remove("selected-" + r);
+      card.classList.remove("approved");
       var rank = picks.indexOf(card.getAttribute("data-entry-id")) + 1;
       var badge = card.querySelector(".pick-badge");
       if (rank > 0) {
-        card.classList.add("selected-" + Math.min(rank, 10));
+        card.classList.add(approval ? "approved" : "selected-" + Math.min(rank, 10));
         card.setAttribute("aria-pressed", "true");
         if (badge) {
-          badge.textContent = String(rank);
+          badge.textContent = approval ? "✓" : String(rank);
           badge.hidden = false;
         }
       } else {
@@ -83,7 +90,12 @@
       else slot.removeAttribute("title");
       slot.classList.toggle("filled", Boolean(card));
     }
-    submit.disabled = submitting || picks.length !== maxPicks;
+    submit.disabled = submitting || !complete();
+  }
+
+  // Ranked ballots need exactly N picks; approval ballots any number from 1 to N.
+  function complete() {
+    return approval ? picks.length >= 1 && picks.length <= maxPicks : picks.length === maxPicks;
   }
 
   function toggle(card) {
@@ -93,7 +105,11 @@
     if (index !== -1) {
       picks.splice(index, 1);
     } else if (picks.length >= maxPicks) {
-      showHint("You've picked " + maxPicks + " — click a pick to remove it.");
+      showHint(
+        approval
+          ? "You've ticked " + maxPicks + " — untick one to choose another."
+          : "You've picked " + maxPicks + " — click a pick to remove it."
+      );
       return;
     } else {
       picks.push(entryId);
@@ -184,9 +200,13 @@
       event.preventDefault();
       return;
     }
-    if (picks.length !== maxPicks) {
+    if (!complete()) {
       event.preventDefault();
-      showHint("Pick " + maxPicks + " entries before submitting.");
+      showHint(
+        approval
+          ? "Tick at least one entry before submitting."
+          : "Pick " + maxPicks + " entries before submitting."
+      );
       return;
     }
     var question =
@@ -197,7 +217,7 @@
     }
     for (var i = 0; i < maxPicks; i++) {
       var select = form.querySelector('select[name="pick_entry_' + i + '"]');
-      if (select) select.value = picks[i];
+      if (select) select.value = picks[i] || "";
       var rank = form.querySelector('input[name="pick_rank_' + i + '"]');
       if (rank) rank.value = String(i + 1);
     }
