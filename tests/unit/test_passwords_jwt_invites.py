@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import string
+import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -113,6 +115,21 @@ async def test_event_loop_stays_free_while_hashing() -> None:
     await passwords.hash_password_async("blocking-would-show", rounds=12)
     task.cancel()
     assert ticks >= 5
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a Unix feature")
+async def test_hashing_threads_run_at_a_lower_priority() -> None:
+    # the event loop's thread keeps its priority; the pool's threads give way to it
+    def priority() -> tuple[int, int]:
+        return threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_thread, loop_priority = priority()
+    pool_thread, pool_priority = await asyncio.get_running_loop().run_in_executor(
+        passwords._pool, priority
+    )
+    assert pool_thread != loop_thread
+    assert pool_priority == min(19, loop_priority + passwords.BCRYPT_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, loop_thread) == loop_priority
 
 
 # -------------------------------------------------------------------------------------- jwt
