@@ -1,4 +1,10 @@
-"""FastAPI dependencies: the one place for DB sessions, authentication, rank gates and CSRF."""
+"""FastAPI dependencies: the one place for DB sessions, authentication, rank gates and CSRF.
+
+Two kinds of authentication: the `*Principal` dependencies resolve a token or cookie with one
+read into a small frozen `Principal` (id, user id, names, current rank) — use them wherever the
+route only needs to know who is asking; the `*Member` ones load the ORM `GuildMember` (rank and
+user attached) for routes that change the member or hand it to services that expect one.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,18 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from patt.config import Settings
+from sv_common import clock
 from sv_common.auth.csrf import CSRF_COOKIE, CSRF_HEADER, tokens_match
-from sv_common.auth.sessions import member_for_token
+from sv_common.auth.sessions import (
+    Principal,
+    TokenLookup,
+    member_for_token,
+    principal_for_token,
+    touch_last_seen,
+)
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError, Forbidden, Unauthorized
 
@@ -32,7 +45,14 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """One pooled connection for a read-only request: no ORM session, nothing to commit."""
+    async with request.app.state.engine.connect() as connection:
+        yield connection
+
+
 DB = Annotated[AsyncSession, Depends(get_db, scope="function")]
+ReadDB = Annotated[AsyncConnection, Depends(get_read_connection, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
@@ -173,3 +193,156 @@ async def get_page_member(request: Request) -> GuildMember | None:
 
 
 PageMember = Annotated[GuildMember | None, Depends(get_page_member)]
+
+
+# ------------------------------------------------------------------------------- principals
+async def resolve_principal(
+    request: Request,
+    connection: AsyncConnection,
+    token: str,
+    *,
+    extra_columns: str = "",
+    params: dict[str, Any] | None = None,
+) -> TokenLookup:
+    """Look up `token` (Unauthorized when invalid), marking the member as seen when that is
+    due (at most once per 15 minutes, committed at once)."""
+    lookup = await principal_for_token(
+        connection,
+        request.app.state.jwt_secret,
+        token,
+        extra_columns=extra_columns,
+        params=params,
+    )
+    if lookup.last_seen_due:
+        await touch_last_seen(connection, lookup.principal.id)
+        await connection.commit()
+    return lookup
+
+
+async def authenticate_lookup(
+    request: Request,
+    connection: AsyncConnection,
+    *,
+    extra_columns: str = "",
+    params: dict[str, Any] | None = None,
+) -> TokenLookup | None:
+    """Bearer token first (a malformed one never falls back to the cookie), then the login
+    cookie, which also needs CSRF on unsafe methods (after authentication: decision 3). A route
+    that needs a little more about the caller reads it as `extra_columns` of the same statement."""
+    token = bearer_token(request)
+    if token is not None:
+        if not token:
+            raise Unauthorized("Invalid token.")
+        lookup = await resolve_principal(
+            request, connection, token, extra_columns=extra_columns, params=params
+        )
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return None
+        lookup = await resolve_principal(
+            request, connection, cookie, extra_columns=extra_columns, params=params
+        )
+        check_api_csrf(request)
+    request.state.member = lookup.principal
+    return lookup
+
+
+async def authenticate_principal(request: Request, connection: AsyncConnection) -> Principal | None:
+    """`authenticate_lookup` without extra columns: just who is asking."""
+    lookup = await authenticate_lookup(request, connection)
+    return lookup.principal if lookup is not None else None
+
+
+async def get_current_principal(request: Request, connection: ReadDB) -> Principal:
+    """Who is asking (API); 401 when missing or invalid."""
+    principal = await authenticate_principal(request, connection)
+    if principal is None:
+        raise Unauthorized("Not authenticated.")
+    request.state.member = principal
+    return principal
+
+
+async def get_optional_principal(request: Request, connection: ReadDB) -> Principal | None:
+    """Who is asking when credentials are sent, else None; bad credentials still 401."""
+    principal = await authenticate_principal(request, connection)
+    request.state.member = principal
+    return principal
+
+
+# The navigation's Vote link (the visible live campaign that ends soonest, as
+# campaigns.checker.nav_vote_url finds it), read in the same statement as the page's viewer.
+NAV_VOTE_COLUMN = """(
+  SELECT c.id FROM patt.campaigns c
+  WHERE c.status = 'live'
+    AND c.start_at + c.duration_hours * interval '1 hour' > :now
+    AND (c.min_rank_to_view IS NULL OR c.min_rank_to_view <= r.level)
+  ORDER BY c.start_at + c.duration_hours * interval '1 hour', c.id
+  LIMIT 1) AS nav_vote_id"""
+
+
+async def page_lookup(
+    request: Request,
+    connection: AsyncConnection,
+    *,
+    extra_columns: str = "",
+    params: dict[str, Any] | None = None,
+) -> TokenLookup | None:
+    """The lookup of the `patt_token` cookie for pages, on the caller's connection, with the
+    page's own `extra_columns` beside it; None (and the cookie dropped) when it is invalid."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        lookup = await resolve_principal(
+            request, connection, cookie, extra_columns=extra_columns, params=params
+        )
+    except DomainError:
+        request.state.drop_session_cookie = True
+        return None
+    request.state.member = lookup.principal
+    return lookup
+
+
+async def page_principal(request: Request, connection: AsyncConnection) -> Principal | None:
+    """The principal of the `patt_token` cookie for pages (None, cookie dropped, when invalid),
+    with the navigation's Vote link read in the same statement (render then needs no lookup)."""
+    lookup = await page_lookup(
+        request, connection, extra_columns=NAV_VOTE_COLUMN, params={"now": clock.now()}
+    )
+    if lookup is None:
+        return None
+    vote_id = lookup.extras["nav_vote_id"]
+    request.state.nav_vote_url = f"/vote/{vote_id}" if vote_id is not None else None
+    return lookup.principal
+
+
+async def get_page_principal(request: Request) -> Principal | None:
+    """`page_principal` on a connection of its own (none at all for anonymous visitors)."""
+    if not request.cookies.get(SESSION_COOKIE):
+        return None
+    async with request.app.state.engine.connect() as connection:
+        return await page_principal(request, connection)
+
+
+def require_principal_rank(
+    min_level: int | None = None,
+) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """`require_rank` for principals: authenticate (401), then 403 below `min_level` (default:
+    Officer+), judged by the rank level read in the same statement as the token."""
+
+    async def dependency(
+        request: Request, principal: Annotated[Principal, Depends(get_current_principal)]
+    ) -> Principal:
+        needed = min_level if min_level is not None else request.app.state.settings.admin_rank_level
+        if principal.rank.level < needed:
+            raise Forbidden(f"Requires rank level {needed} or higher.")
+        return principal
+
+    return dependency
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_current_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
+OfficerPrincipal = Annotated[Principal, Depends(require_principal_rank())]
+PagePrincipal = Annotated[Principal | None, Depends(get_page_principal)]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import string
+import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -115,6 +117,21 @@ async def test_event_loop_stays_free_while_hashing() -> None:
     assert ticks >= 5
 
 
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a Unix feature")
+async def test_hashing_threads_run_at_a_lower_priority() -> None:
+    # the event loop's thread keeps its priority; the pool's threads give way to it
+    def priority() -> tuple[int, int]:
+        return threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_thread, loop_priority = priority()
+    pool_thread, pool_priority = await asyncio.get_running_loop().run_in_executor(
+        passwords._pool, priority
+    )
+    assert pool_thread != loop_thread
+    assert pool_priority == min(19, loop_priority + passwords.BCRYPT_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, loop_thread) == loop_priority
+
+
 # -------------------------------------------------------------------------------------- jwt
 def _token(**overrides: Any) -> str:
     now = int(clock.now().timestamp())
@@ -188,6 +205,19 @@ def test_expiry_follows_the_injectable_clock() -> None:
     with pytest.raises(TokenExpired) as caught:
         decode_access_token(SECRET, token)
     assert caught.value.message == "Token has expired."
+
+
+def test_a_remembered_token_is_still_checked() -> None:
+    # verified signatures are remembered; the secret, the claims and expiry still count
+    token = create_access_token(SECRET, user_id=1, member_id=7, rank_level=1, expires_minutes=10)
+    claims = decode_access_token(SECRET, token)
+    claims["member_id"] = 99
+    assert decode_access_token(SECRET, token)["member_id"] == 7
+    with pytest.raises(TokenInvalid):
+        decode_access_token(SECRET + "-rotated", token)
+    clock.advance(timedelta(minutes=10))
+    with pytest.raises(TokenExpired):
+        decode_access_token(SECRET, token)
 
 
 def test_token_minted_under_a_future_clock_is_accepted() -> None:

@@ -9,6 +9,7 @@ brute-force attempt is held to 5 guesses per username and 20 in all per client a
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -20,15 +21,14 @@ from patt.core.envelope import Envelope, ok
 from patt.core.fields import IsoTime
 from patt.core.netutil import client_ip
 from patt.core.schemas import Body, ReadModel
-from patt.deps import DB, CurrentMember
-from patt.members.schemas import CharacterRead, RankBrief
+from patt.deps import DB, CurrentMember, ReadDB, authenticate_lookup
+from patt.members.schemas import RankBrief
 from sv_common.auth import sessions
 from sv_common.auth.jwt import create_access_token
 from sv_common.auth.throttle import SharedWindow
 from sv_common.db.models import GuildMember
-from sv_common.errors import DomainError, TooManyRequests
+from sv_common.errors import DomainError, TooManyRequests, Unauthorized
 from sv_common.identity import accounts
-from sv_common.identity.characters import list_member_characters
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -198,17 +198,35 @@ async def logout(member: CurrentMember, db: DB) -> Response:
     return ok(SignedOut(), headers=None)
 
 
+# The caller's current (not removed) characters, mains first, then by name, as JSON: read in
+# the same statement as the token's principal (`m` is the caller's member row).
+OWN_CHARACTERS_COLUMN = """(
+  SELECT coalesce(json_agg(json_build_object(
+           'id', c.id, 'name', c.name, 'realm', coalesce(c.realm_name, c.realm_slug),
+           'character_class', c.class, 'spec', c.spec, 'role', c.role, 'main_alt', c.main_alt)
+         ORDER BY c.main_alt = 'main' DESC, lower(c.name)), '[]'::json)::text
+  FROM common.characters c
+  WHERE c.member_id = m.id AND c.removed_at IS NULL) AS characters_json"""
+
+
 @router.get("/me", response_model=Envelope[Profile])
-async def me(member: CurrentMember, db: DB) -> Response:
-    """The caller's profile with their current (not removed) characters, mains first."""
-    characters = await list_member_characters(db, member.id, include_removed=False)
+async def me(request: Request, connection: ReadDB) -> Response:
+    """The caller's profile with their current (not removed) characters, mains first: one
+    statement in all (the token's principal with the characters beside it)."""
+    lookup = await authenticate_lookup(request, connection, extra_columns=OWN_CHARACTERS_COLUMN)
+    if lookup is None:
+        raise Unauthorized("Not authenticated.")
+    principal = lookup.principal
     profile = Profile(
-        id=member.id,
-        discord_username=member.discord_username,
-        display_name=member.display_name,
-        discord_id=member.discord_id,
-        rank=RankBrief.model_validate(member.rank),
-        registered_at=member.registered_at,
-        characters=[OwnCharacter.model_validate(CharacterRead.of(c)) for c in characters],
+        id=principal.id,
+        discord_username=principal.discord_username,
+        display_name=principal.display_name,
+        discord_id=principal.discord_id,
+        rank=RankBrief(id=principal.rank.id, name=principal.rank.name, level=principal.rank.level),
+        registered_at=principal.registered_at,
+        characters=[
+            OwnCharacter.model_validate(item)
+            for item in json.loads(lookup.extras["characters_json"])
+        ],
     )
     return ok(profile, headers=None)

@@ -33,7 +33,7 @@ from patt.core.render import (
     render,
     set_flash,
 )
-from patt.deps import CSRF_PAGE_MESSAGE, DB, SESSION_COOKIE, PageMember, csrf_ok
+from patt.deps import CSRF_PAGE_MESSAGE, DB, SESSION_COOKIE, PagePrincipal, csrf_ok
 from sv_common.auth import sessions
 from sv_common.auth.throttle import SharedWindow
 from sv_common.db.models import GuildMember
@@ -152,7 +152,7 @@ async def _login_page(
 
 
 @router.get("/login")
-async def login_form(request: Request, member: PageMember) -> Response:
+async def login_form(request: Request, member: PagePrincipal) -> Response:
     """The sign-in card; logged-in members go straight to the safe `next`."""
     next_path = _next_from(request)
     if member is not None:
@@ -236,7 +236,7 @@ async def _register_page(
 
 
 @router.get("/register")
-async def register_form(request: Request, member: PageMember) -> Response:
+async def register_form(request: Request, member: PagePrincipal) -> Response:
     """The registration card, pre-filled from `?code=` (the DM link)."""
     next_path = _next_from(request)
     if member is not None:
@@ -299,7 +299,7 @@ def _logged_out(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout_submit(request: Request, member: PageMember) -> Response:
+async def logout_submit(request: Request, member: PagePrincipal) -> Response:
     """The nav button: CSRF-checked; ends every session of the user (the token version is
     raised), clears the cookie, back to the landing page."""
     form = await form_fields(request)
@@ -312,7 +312,7 @@ async def logout_submit(request: Request, member: PageMember) -> Response:
 
 
 @router.get("/logout")
-async def logout_link(request: Request, member: PageMember) -> Response:
+async def logout_link(request: Request, member: PagePrincipal) -> Response:
     """Old links: a confirmation page (a GET never logs anyone out — it could be forged)."""
     if member is None:
         return redirect(request, "/")

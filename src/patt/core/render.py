@@ -4,7 +4,7 @@ and the form-error helpers the admin pages share."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Request
@@ -13,7 +13,13 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from sv_common.auth.csrf import CSRF_COOKIE, new_csrf_token
+from sv_common.auth.sessions import Principal
 from sv_common.db.models import GuildMember
+
+# A page's viewer: the ORM member, or the principal of the login cookie (both have `id`, the
+# names and `rank.name` / `rank.level`).
+ViewerSource = GuildMember | Principal
+V = TypeVar("V", GuildMember, Principal)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))  # autoescape on for .html
@@ -59,7 +65,7 @@ class PageError(Exception):
 class Viewer:
     """What templates need to know about the logged-in member."""
 
-    def __init__(self, member: GuildMember, admin_level: int) -> None:
+    def __init__(self, member: ViewerSource, admin_level: int) -> None:
         self.id = member.id
         self.display_name = member.display_name
         self.discord_username = member.discord_username
@@ -79,9 +85,7 @@ def current_path(request: Request) -> str:
     return f"{path}?{request.url.query}" if request.url.query else path
 
 
-def require_page_rank(
-    request: Request, member: GuildMember | None, min_level: int | None = None
-) -> GuildMember:
+def require_page_rank(request: Request, member: V | None, min_level: int | None = None) -> V:
     """Anonymous → LoginRequired; logged in below the level → 403 page."""
     if member is None:
         raise LoginRequired(current_path(request))
@@ -172,7 +176,7 @@ def finish_page_response(request: Request, response: Response) -> Response:
     return response
 
 
-def base_context(request: Request, member: GuildMember | None) -> dict[str, Any]:
+def base_context(request: Request, member: ViewerSource | None) -> dict[str, Any]:
     """Variables every template may use (see templates/base.html)."""
     settings = request.app.state.settings
     flash = read_flash(request)
@@ -198,7 +202,7 @@ async def render(
     template: str,
     context: dict[str, Any] | None = None,
     *,
-    member: GuildMember | None = None,
+    member: ViewerSource | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     """Render a page template with the shared context and the page cookies.

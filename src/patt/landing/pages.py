@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patt.campaigns import checker as campaign_checker
 from patt.core.render import render
-from patt.deps import PageMember
+from patt.deps import page_lookup
 from sv_common import clock
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -49,17 +49,11 @@ def short_description(text: str | None, limit: int = DESCRIPTION_LIMIT) -> str:
     return value if len(value) <= limit else value[:limit].rstrip() + "…"
 
 
-# Everything the landing page lists, in one statement (one round trip per page view):
-# `due` counts campaigns whose automatic transition is due, so reconciliation runs only then.
-LANDING_SQL = text("""
-WITH visible AS (
-  SELECT c.id, c.title, c.description, c.status, c.closed_at,
-         c.start_at + c.duration_hours * interval '1 hour' AS end_at
-  FROM patt.campaigns c
-  WHERE c.status IN ('live', 'closed')
-    AND (c.min_rank_to_view IS NULL OR c.min_rank_to_view <= :level)
-)
-SELECT
+# Everything the landing page lists, as the columns of one statement (one round trip per page
+# view): `due` counts campaigns whose automatic transition is due, so reconciliation runs only
+# then. `{level}` is the viewer's rank level: a parameter for visitors, or the rank column of the
+# token lookup when the columns ride along with it (`page_principal`).
+LANDING_COLUMNS = """
   (SELECT count(*) FROM patt.campaigns d
     WHERE (d.status = 'draft' AND d.start_at <= :now
            AND d.start_at + d.duration_hours * interval '1 hour' > :now)
@@ -69,24 +63,33 @@ SELECT
             'entry_count', (SELECT count(*) FROM patt.campaign_entries e WHERE e.campaign_id = v.id),
             'end_ts', floor(extract(epoch FROM v.end_at))::bigint)
           ORDER BY v.end_at, v.id), '[]'::json)::text
-     FROM visible v WHERE v.status = 'live' AND v.end_at > :now) AS active,
+     FROM (SELECT lc.id, lc.title, lc.description,
+                  lc.start_at + lc.duration_hours * interval '1 hour' AS end_at
+           FROM patt.campaigns lc
+           WHERE lc.status = 'live'
+             AND (lc.min_rank_to_view IS NULL OR lc.min_rank_to_view <= {level})) v
+     WHERE v.end_at > :now) AS active,
   (SELECT coalesce(json_agg(json_build_object(
-            'id', r.id, 'title', r.title, 'description', r.description,
-            'closed_at', r.closed_at)), '[]'::json)::text
-     FROM (SELECT * FROM visible WHERE status = 'closed'
-           ORDER BY closed_at DESC NULLS LAST, id DESC LIMIT :recent) r) AS recent,
+            'id', rc.id, 'title', rc.title, 'description', rc.description,
+            'closed_at', rc.closed_at)), '[]'::json)::text
+     FROM (SELECT cc.id, cc.title, cc.description, cc.closed_at
+           FROM patt.campaigns cc
+           WHERE cc.status = 'closed'
+             AND (cc.min_rank_to_view IS NULL OR cc.min_rank_to_view <= {level})
+           ORDER BY cc.closed_at DESC NULLS LAST, cc.id DESC LIMIT :recent) rc) AS recent,
   (SELECT quote FROM patt.mito_quotes ORDER BY random() LIMIT 1) AS quote,
-  (SELECT title FROM patt.mito_titles ORDER BY random() LIMIT 1) AS title
-""")
+  (SELECT title FROM patt.mito_titles ORDER BY random() LIMIT 1) AS title"""
+LANDING_SQL = text("SELECT" + LANDING_COLUMNS.format(level=":level"))
+SIGNED_IN_COLUMNS = LANDING_COLUMNS.format(level="r.level")
 
 
-async def landing_data(connection: AsyncConnection, level: int) -> dict[str, Any]:
-    """Active votes, recent results and the quote of the day for a viewer at `level`."""
-    row = (
-        await connection.execute(
-            LANDING_SQL, {"level": level, "now": clock.now(), "recent": RECENT_RESULTS}
-        )
-    ).one()
+def landing_params() -> dict[str, Any]:
+    """The parameters of the landing columns (the time and how many results to list)."""
+    return {"now": clock.now(), "recent": RECENT_RESULTS}
+
+
+def landing_from_row(row: Any) -> dict[str, Any]:
+    """Active votes, recent results and the quote of the day from the landing columns."""
     active = [
         CampaignCard(
             id=item["id"],
@@ -95,7 +98,7 @@ async def landing_data(connection: AsyncConnection, level: int) -> dict[str, Any
             entry_count=int(item["entry_count"]),
             end_ts=int(item["end_ts"]),
         )
-        for item in json.loads(row.active)
+        for item in json.loads(row["active"])
     ]
     results = [
         {
@@ -104,24 +107,46 @@ async def landing_data(connection: AsyncConnection, level: int) -> dict[str, Any
             "description": short_description(item["description"]),
             "closed_at": datetime.fromisoformat(item["closed_at"]) if item["closed_at"] else None,
         }
-        for item in json.loads(row.recent)
+        for item in json.loads(row["recent"])
     ]
-    quote = {"text": row.quote, "title": row.title or FALLBACK_TITLE} if row.quote else None
-    return {"due": int(row.due), "active": active, "results": results, "quote": quote}
+    quote = (
+        {"text": row["quote"], "title": row["title"] or FALLBACK_TITLE} if row["quote"] else None
+    )
+    return {"due": int(row["due"]), "active": active, "results": results, "quote": quote}
+
+
+async def landing_data(connection: AsyncConnection, level: int) -> dict[str, Any]:
+    """Active votes, recent results and the quote of the day for a viewer at `level`."""
+    row = (await connection.execute(LANDING_SQL, {"level": level, **landing_params()})).one()
+    return landing_from_row(row._mapping)
 
 
 @router.get("/")
-async def landing(request: Request, member: PageMember) -> Response:
-    """The public front page; what it lists depends on the viewer's current rank level."""
-    level = member.rank.level if member is not None else 0
+async def landing(request: Request) -> Response:
+    """The public front page; what it lists depends on the viewer's current rank level.
+
+    One statement per view: for a signed-in viewer the page's columns ride along with the login
+    cookie's lookup. The navigation's Vote link is the first Active Votes card, which is the
+    same campaign the shared lookup would find, so no other statement is needed."""
     engine = request.app.state.engine
     async with engine.connect() as connection:
-        data = await landing_data(connection, level)
+        lookup = await page_lookup(
+            request, connection, extra_columns=SIGNED_IN_COLUMNS, params=landing_params()
+        )
+        viewer = lookup.principal if lookup is not None else None
+        level = viewer.rank.level if viewer is not None else 0
+        if lookup is not None:
+            data = landing_from_row(lookup.extras)
+        else:
+            data = await landing_data(connection, level)
     if data["due"]:
         # due automatic transitions first (40 §2): an expired vote shows as a result, not as live
         await campaign_checker.reconcile_due(request.app.state.sessionmaker)
         async with engine.connect() as connection:
             data = await landing_data(connection, level)
+    if viewer is not None:
+        active: list[CampaignCard] = data["active"]
+        request.state.nav_vote_url = f"/vote/{active[0].id}" if active else None
     context = {
         "active_nav": "home",
         "landing_image_url": request.app.state.settings.landing_image_url,
@@ -130,4 +155,4 @@ async def landing(request: Request, member: PageMember) -> Response:
         "results": data["results"],
         "quote": data["quote"],
     }
-    return await render(request, "public/landing.html", context, member=member)
+    return await render(request, "public/landing.html", context, member=viewer)

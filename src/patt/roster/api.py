@@ -27,10 +27,11 @@ from patt.core.schemas import read_json_object
 from patt.deps import (
     DB,
     CurrentMember,
+    ReadDB,
     bearer_token,
     get_optional_member,
+    get_optional_principal,
     public_write_csrf,
-    rank_level,
 )
 from patt.roster import availability
 from patt.roster import signup as roster_signup
@@ -41,6 +42,7 @@ from patt.roster.schemas import (
     SubmitResult,
     WeekEntry,
 )
+from sv_common.auth.sessions import Principal
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError, TooManyRequests, Unauthorized
 
@@ -101,9 +103,19 @@ async def public_viewer(request: Request, db: DB) -> GuildMember | None:
         return None
 
 
-def is_officer(request: Request, member: GuildMember | None) -> bool:
+async def public_principal(request: Request, connection: ReadDB) -> Principal | None:
+    """`public_viewer` for read-only routes: the principal, or None for a bad cookie."""
+    try:
+        return await get_optional_principal(request, connection)
+    except Unauthorized:
+        if bearer_token(request) is not None:
+            raise
+        return None
+
+
+def is_officer(request: Request, member: GuildMember | Principal | None) -> bool:
     """Officer+ by the member's current rank level."""
-    return member is not None and rank_level(member) >= request.app.state.settings.admin_rank_level
+    return member is not None and member.rank.level >= request.app.state.settings.admin_rank_level
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -125,13 +137,15 @@ async def check_submit_rate(request: Request) -> None:
 
 # ----------------------------------------------------------------------- sheet-style
 @sheet_router.get("/roster-data", response_model=RosterData)
-async def roster_data(request: Request, db: DB) -> Response:
-    """The raid roster: availability, characters; Discord IDs and issues for officers only."""
-    viewer = await public_viewer(request, db)
+async def roster_data(request: Request, connection: ReadDB) -> Response:
+    """The raid roster: availability, characters; Discord IDs and issues for officers only.
+    Read on one connection: the viewer (when signed in), the tables' fingerprint, and the
+    roster only when it changed."""
+    viewer = await public_principal(request, connection)
     cache = availability.roster_cache(request.app.state.caches)
-    roster = await cache.roster(db)
+    roster = await cache.roster(connection)
     if is_officer(request, viewer):
-        extras = await cache.officer_extras(db)
+        extras = await cache.officer_extras(connection)
     else:
         extras = {"discordIds": {}, "validationIssues": []}
     # The arrays arrive as JSON text from PostgreSQL and are spliced in unparsed.

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import false, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from patt.core.caches import ProcessCaches, fingerprint_sql
 from sv_common import clock
@@ -247,7 +247,10 @@ class RosterJSON:
 
 
 async def roster_json(
-    session: AsyncSession, *, member_id: int | None = None, with_characters: bool = True
+    session: AsyncSession | AsyncConnection,
+    *,
+    member_id: int | None = None,
+    with_characters: bool = True,
 ) -> RosterJSON:
     """Availability entries and characters of the raid roster (one statement) as JSON text;
     `member_id` reads one member whoever they are (no characters)."""
@@ -281,7 +284,7 @@ class RosterCache:
         self._roster: RosterJSON | None = None
         self._extras: dict[str, Any] | None = None
 
-    async def _refresh(self, session: AsyncSession) -> str:
+    async def _refresh(self, session: AsyncSession | AsyncConnection) -> str:
         fingerprint = str(await session.scalar(text(ROSTER_FINGERPRINT_SQL)))
         if fingerprint != self._fingerprint:
             self._roster = None
@@ -289,7 +292,7 @@ class RosterCache:
             self._fingerprint = fingerprint
         return fingerprint
 
-    async def roster(self, session: AsyncSession) -> RosterJSON:
+    async def roster(self, session: AsyncSession | AsyncConnection) -> RosterJSON:
         """`roster_json(session)`, from the cache when nothing changed."""
         fingerprint = await self._refresh(session)
         roster = self._roster
@@ -299,7 +302,7 @@ class RosterCache:
                 self._roster = roster
         return roster
 
-    async def officer_extras(self, session: AsyncSession) -> dict[str, Any]:
+    async def officer_extras(self, session: AsyncSession | AsyncConnection) -> dict[str, Any]:
         """`officer_extras(...)` for the current roster, from the cache when nothing changed."""
         fingerprint = self._fingerprint or await self._refresh(session)
         extras = self._extras
@@ -324,7 +327,7 @@ class Roster:
     discord_ids: dict[str, str | None] = field(default_factory=dict)  # every roster member
 
 
-async def roster_members(session: AsyncSession) -> list[tuple[str, str | None]]:
+async def roster_members(session: AsyncSession | AsyncConnection) -> list[tuple[str, str | None]]:
     """(discord_username, discord_id) of raid-roster members, in roster order."""
     rows = await session.execute(
         select(GuildMember.id, GuildMember.discord_username, GuildMember.discord_id).where(

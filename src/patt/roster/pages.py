@@ -24,14 +24,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from patt.config import Settings
 from patt.core.render import render
-from patt.deps import PageMember, bearer_token
+from patt.deps import PagePrincipal, bearer_token, resolve_principal
 from patt.raid import rules as raid_rules
 from patt.raid import service as raid_planner
 from patt.raid.rules import COMPOSITION_TARGETS
 from patt.roster.availability import NOTES_MAX
 from sv_common import clock
-from sv_common.auth.sessions import member_for_token
-from sv_common.db.models import GuildMember
+from sv_common.auth.sessions import Principal
 from sv_common.errors import DomainError
 from sv_common.identity import classes
 
@@ -69,21 +68,21 @@ def client_config(settings: Settings, *, officer: bool) -> dict[str, Any]:
     return config
 
 
-async def _config_viewer(request: Request, member: GuildMember | None) -> GuildMember | None:
+async def _config_viewer(request: Request, member: Principal | None) -> Principal | None:
     if member is not None:
         return member
     token = bearer_token(request)
     if not token:
         return None
-    async with request.app.state.sessionmaker() as session, session.begin():
+    async with request.app.state.engine.connect() as connection:
         try:
-            return await member_for_token(session, request.app.state.jwt_secret, token)
+            return (await resolve_principal(request, connection, token)).principal
         except DomainError:
             return None
 
 
 @router.get("/patt-config.json")
-async def patt_config(request: Request, member: PageMember) -> JSONResponse:
+async def patt_config(request: Request, member: PagePrincipal) -> JSONResponse:
     """Client config generated from settings on each request (no script URL, no secrets)."""
     settings: Settings = request.app.state.settings
     viewer = await _config_viewer(request, member)
@@ -95,7 +94,7 @@ async def patt_config(request: Request, member: PageMember) -> JSONResponse:
 
 # ---------------------------------------------------------------------------- pages
 @router.api_route("/roster", methods=["GET", "HEAD"], response_class=HTMLResponse)
-async def roster_form(request: Request, member: PageMember) -> HTMLResponse:
+async def roster_form(request: Request, member: PagePrincipal) -> HTMLResponse:
     """The public sign-up form; a logged-in member's username is pre-filled."""
     settings: Settings = request.app.state.settings
     return await render(
@@ -113,7 +112,7 @@ async def roster_form(request: Request, member: PageMember) -> HTMLResponse:
 
 
 @router.api_route("/roster-view", methods=["GET", "HEAD"], response_class=HTMLResponse)
-async def roster_view(request: Request, member: PageMember) -> HTMLResponse:
+async def roster_view(request: Request, member: PagePrincipal) -> HTMLResponse:
     """The public roster dashboard; `?view=` picks the first view (else Availability)."""
     settings: Settings = request.app.state.settings
     view = request.query_params.get("view", "")

@@ -54,14 +54,36 @@ def create_access_token(
     return pyjwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
+# Tokens whose signature and claims already checked out, so a signed-in request does not pay
+# for HMAC and JSON parsing again (a token's claims never change; expiry is still judged on every
+# call). Bounded: the oldest entry goes when it is full.
+_VERIFIED: dict[tuple[str, str], dict[str, Any]] = {}
+VERIFIED_CACHE_SIZE = 4096
+
+
 def decode_access_token(secret: str, token: str) -> dict[str, Any]:
     """Verify and return the claims; raises TokenExpired or TokenInvalid."""
+    key = (secret, token)
+    claims = _VERIFIED.get(key)
+    if claims is None:
+        claims = _verified_claims(secret, token)
+        if len(_VERIFIED) >= VERIFIED_CACHE_SIZE:
+            del _VERIFIED[next(iter(_VERIFIED))]
+        _VERIFIED[key] = claims
+    # expiry checked against the injectable clock so tests can move time
+    if claims["exp"] <= int(clock.now().timestamp()):
+        raise TokenExpired()
+    return dict(claims)
+
+
+def _verified_claims(secret: str, token: str) -> dict[str, Any]:
+    """The claims of a correctly signed token with every required claim an integer."""
     try:
         claims = pyjwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
-            # exp and iat are judged by the injectable clock below, not PyJWT's wall clock
+            # exp is judged by decode_access_token with the injectable clock, not PyJWT's wall clock
             # (PyJWT rejects an `iat` in its future, which breaks tokens minted under a moved clock)
             options={
                 "require": list(REQUIRED_CLAIMS),
@@ -75,7 +97,4 @@ def decode_access_token(secret: str, token: str) -> dict[str, Any]:
     for name in ("user_id", "member_id", "rank_level", "iat", "exp"):
         if not isinstance(claims.get(name), int) or isinstance(claims.get(name), bool):
             raise TokenInvalid()
-    # expiry checked against the injectable clock so tests can move time
-    if claims["exp"] <= int(clock.now().timestamp()):
-        raise TokenExpired()
     return claims
