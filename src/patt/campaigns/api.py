@@ -28,7 +28,7 @@ from patt.campaigns.schemas import (
     parse_vote_body,
 )
 from patt.core.envelope import Envelope, ok
-from patt.deps import DB, CurrentMember, OptionalMember
+from patt.deps import DB, CurrentMember, OptionalMember, OptionalPrincipal
 from sv_common.db.enums import CampaignStatus
 from sv_common.db.models import Campaign, GuildMember
 from sv_common.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -38,7 +38,7 @@ router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 NOT_FOUND = "Campaign not found"
 
 
-def _is_officer(request: Request, member: GuildMember | None) -> bool:
+def _is_officer(request: Request, member: rules.Viewer | None) -> bool:
     return member is not None and member.rank.level >= request.app.state.settings.admin_rank_level
 
 
@@ -55,7 +55,7 @@ def check_view(campaign: Campaign, viewer: GuildMember | None) -> None:
 async def list_campaigns(
     request: Request,
     db: DB,
-    viewer: OptionalMember,
+    viewer: OptionalPrincipal,
     status: Annotated[CampaignStatus | None, Query()] = None,
 ) -> Response:
     """Campaigns the viewer can view; archived only when asked for by status (due automatic
@@ -80,7 +80,7 @@ async def get_campaign(
 
 
 @router.get("/{campaign_id}/results", response_model=ResultsEnvelope)
-async def get_results(campaign_id: CampaignId, db: DB, viewer: OptionalMember) -> Response:
+async def get_results(campaign_id: CampaignId, db: DB, viewer: OptionalPrincipal) -> Response:
     """Final results after close, with the close-time `audit` snapshot beside `data`; live
     standings only to members who voted (`audit` null). Served from a validated cache
     (`serving`); the view rules are checked on every request."""

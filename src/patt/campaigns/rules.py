@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sv_common import clock
+from sv_common.auth.sessions import Principal
 from sv_common.db.models import Campaign, GuildMember
+
+# Who is looking: the ORM member, or the one-statement Principal of the fast read paths.
+Viewer = GuildMember | Principal
 
 # Listing order: what a member can act on first.
 STATUS_ORDER = {"live": 0, "draft": 1, "closed": 2, "archived": 3}
@@ -16,7 +20,7 @@ def end_at(campaign: Campaign) -> datetime:
     return campaign.start_at + timedelta(hours=campaign.duration_hours)
 
 
-def viewer_level(member: GuildMember | None) -> int:
+def viewer_level(member: Viewer | None) -> int:
     """Current rank level, 0 when anonymous."""
     return member.rank.level if member is not None else 0
 

@@ -42,7 +42,7 @@ from patt.core.caches import caches_of, fingerprint_sql
 from patt.core.envelope import NO_STORE, ok
 from patt.core.render import FLASH_COOKIE, csrf_token_for, finish_page_response
 from sv_common import clock
-from sv_common.db.models import Ballot, Campaign, GuildMember
+from sv_common.db.models import Ballot, Campaign
 from sv_common.errors import Forbidden, NotFound, Unauthorized
 
 NOT_FOUND = "Campaign not found"
@@ -152,7 +152,7 @@ async def campaign_state(
     )
 
 
-def can_view(state: CampaignState, viewer: GuildMember | None) -> bool:
+def can_view(state: CampaignState, viewer: rules.Viewer | None) -> bool:
     """The view rule of `rules.can_view`, applied to the freshly read row."""
     level = rules.viewer_level(viewer)
     return state.min_rank_to_view is None or level >= state.min_rank_to_view
@@ -186,17 +186,17 @@ def _json(body: bytes) -> Response:
 
 # ---------------------------------------------------------------------------------- results
 async def results_response(
-    session: AsyncSession, campaign_id: int, viewer: GuildMember | None
+    session: AsyncSession, campaign_id: int, viewer: rules.Viewer | None
 ) -> Response:
     """`GET /api/v1/campaigns/{id}/results`: final results with the close-time `audit` beside
     `data`, or live standings for members who voted (`audit` null). 404 / 401 / 403 exactly as
     the rules say, checked on every request before the cache is consulted."""
-    # an anonymous request has not used its session (a signed-in one loaded the member in it)
+    # the viewer was read on its own connection, so the session is usually still unused
     state = await campaign_state(
         session,
         campaign_id,
         member_id=viewer.id if viewer is not None else None,
-        alone=viewer is None,
+        alone=not session.in_transaction(),
     )
     if state is None:
         raise NotFound(NOT_FOUND)
@@ -265,7 +265,7 @@ async def campaign_list_response(
     request: Request,
     session: AsyncSession,
     *,
-    viewer: GuildMember | None,
+    viewer: rules.Viewer | None,
     officer: bool,
     status: str | None,
 ) -> Response:
@@ -273,7 +273,7 @@ async def campaign_list_response(
     for by status), drafts without entries for non-officers. Applies due automatic transitions
     first, like `checker.reconcile_due`."""
     now = clock.now()
-    alone = viewer is None  # as in `results_response`
+    alone = not session.in_transaction()  # as in `results_response`
     fingerprint, due = await _list_state(session, now, alone=alone)
     if due:
         await checker.reconcile_due(request.app.state.sessionmaker, now=now)
