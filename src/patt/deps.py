@@ -202,6 +202,7 @@ async def resolve_principal(
     token: str,
     *,
     extra_columns: str = "",
+    extra_joins: str = "",
     params: dict[str, Any] | None = None,
 ) -> TokenLookup:
     """Look up `token` (Unauthorized when invalid), marking the member as seen when that is
@@ -211,6 +212,7 @@ async def resolve_principal(
         request.app.state.jwt_secret,
         token,
         extra_columns=extra_columns,
+        extra_joins=extra_joins,
         params=params,
     )
     if lookup.last_seen_due:
@@ -224,6 +226,7 @@ async def authenticate_lookup(
     connection: AsyncConnection,
     *,
     extra_columns: str = "",
+    extra_joins: str = "",
     params: dict[str, Any] | None = None,
 ) -> TokenLookup | None:
     """Bearer token first (a malformed one never falls back to the cookie), then the login
@@ -234,14 +237,24 @@ async def authenticate_lookup(
         if not token:
             raise Unauthorized("Invalid token.")
         lookup = await resolve_principal(
-            request, connection, token, extra_columns=extra_columns, params=params
+            request,
+            connection,
+            token,
+            extra_columns=extra_columns,
+            extra_joins=extra_joins,
+            params=params,
         )
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             return None
         lookup = await resolve_principal(
-            request, connection, cookie, extra_columns=extra_columns, params=params
+            request,
+            connection,
+            cookie,
+            extra_columns=extra_columns,
+            extra_joins=extra_joins,
+            params=params,
         )
         check_api_csrf(request)
     request.state.member = lookup.principal
@@ -297,6 +310,7 @@ async def page_lookup(
     connection: AsyncConnection,
     *,
     extra_columns: str = "",
+    extra_joins: str = "",
     params: dict[str, Any] | None = None,
 ) -> TokenLookup | None:
     """The lookup of the `patt_token` cookie for pages, on the caller's connection, with the
@@ -306,7 +320,12 @@ async def page_lookup(
         return None
     try:
         lookup = await resolve_principal(
-            request, connection, cookie, extra_columns=extra_columns, params=params
+            request,
+            connection,
+            cookie,
+            extra_columns=extra_columns,
+            extra_joins=extra_joins,
+            params=params,
         )
     except DomainError:
         request.state.drop_session_cookie = True

@@ -41,6 +41,23 @@ async def test_pooled_connections_recover_after_a_restart(
     assert (await client.get("/")).status_code == 200
 
 
+async def test_hot_reads_without_the_checkout_check_retry_on_a_fresh_connection(
+    app: Any, client: httpx.AsyncClient, factory: Factory, database_url: str
+) -> None:
+    """The campaign list and results skip the pool's checkout check; a connection that died in
+    the pool costs them one retry, never an error, whether anonymous or signed in."""
+    member = await factory.member()
+    for headers in ({}, member.headers):
+        assert (await client.get("/api/v1/campaigns", headers=headers)).status_code == 200
+        assert kill_connections(database_url) >= 1
+        response = await client.get("/api/v1/campaigns", headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"ok": True, "data": []}
+        assert kill_connections(database_url) >= 1
+        missing = await client.get("/api/v1/campaigns/999999/results", headers=headers)
+        assert missing.status_code == 404, missing.text
+
+
 @pytest.fixture
 async def unreachable(tmp_path: Path) -> Any:
     """An app whose database does not answer (nothing listens on the port)."""

@@ -28,7 +28,7 @@ from patt.campaigns.schemas import (
     parse_vote_body,
 )
 from patt.core.envelope import Envelope, ok
-from patt.deps import DB, CurrentMember, OptionalMember, OptionalPrincipal
+from patt.deps import DB, CurrentMember, OptionalMember
 from sv_common.db.enums import CampaignStatus
 from sv_common.db.models import Campaign, GuildMember
 from sv_common.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -53,19 +53,13 @@ def check_view(campaign: Campaign, viewer: GuildMember | None) -> None:
 
 @router.get("", response_model=Envelope[list[CampaignRead]])
 async def list_campaigns(
-    request: Request,
-    db: DB,
-    viewer: OptionalPrincipal,
-    status: Annotated[CampaignStatus | None, Query()] = None,
+    request: Request, status: Annotated[CampaignStatus | None, Query()] = None
 ) -> Response:
     """Campaigns the viewer can view; archived only when asked for by status (due automatic
-    transitions are applied first; the list is served from a validated cache, `serving`)."""
+    transitions are applied first; the list is served from a validated cache, `serving`, which
+    also reads who is asking: bad credentials answer 401 as everywhere)."""
     return await serving.campaign_list_response(
-        request,
-        db,
-        viewer=viewer,
-        officer=_is_officer(request, viewer),
-        status=status.value if status is not None else None,
+        request, status=status.value if status is not None else None
     )
 
 
@@ -80,11 +74,11 @@ async def get_campaign(
 
 
 @router.get("/{campaign_id}/results", response_model=ResultsEnvelope)
-async def get_results(campaign_id: CampaignId, db: DB, viewer: OptionalPrincipal) -> Response:
+async def get_results(request: Request, campaign_id: CampaignId) -> Response:
     """Final results after close, with the close-time `audit` snapshot beside `data`; live
     standings only to members who voted (`audit` null). Served from a validated cache
-    (`serving`); the view rules are checked on every request."""
-    return await serving.results_response(db, campaign_id, viewer)
+    (`serving`, which also reads who is asking); the view rules are checked on every request."""
+    return await serving.results_response(request, campaign_id)
 
 
 @router.get("/{campaign_id}/results/live", response_model=Envelope[list[ResultRow]])

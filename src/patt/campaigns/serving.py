@@ -26,22 +26,24 @@ an allowed viewer sees, and who may see it is decided anew each time.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Row, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import Row, TextClause, func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from patt.campaigns import audit, checker, results, rules, service
 from patt.campaigns.schemas import CampaignRead
-from patt.core.caches import caches_of, fingerprint_sql
+from patt.core.caches import ProcessCaches, fingerprint_sql
 from patt.core.envelope import NO_STORE, ok
 from patt.core.render import FLASH_COOKIE, csrf_token_for, finish_page_response
+from patt.deps import authenticate_lookup
 from sv_common import clock
+from sv_common.auth.sessions import Principal
+from sv_common.db.engine import read_retrying
 from sv_common.db.models import Ballot, Campaign
 from sv_common.errors import Forbidden, NotFound, Unauthorized
 
@@ -51,49 +53,65 @@ CLOSED_STATUSES = ("closed", "archived")
 # bounds memory should ids be probed).
 CACHE_SIZE = 64
 
-# One statement per campaign request: what the visibility rules need, whether the viewer has a
-# ballot, and the campaign's version (see the module docstring). CASE evaluates its sub-selects
-# only for the statuses that need them, so a closed campaign never scans its ballots.
-STATE_SQL = """
-SELECT c.status, c.min_rank_to_view, c.created_at, c.xmin::text AS row_version,
+# What the visibility rules need, whether the viewer has a ballot, and the campaign's version
+# (see the module docstring), as a select over `c` with `{voted}` filled in. CASE evaluates its
+# sub-selects only for the statuses that need them, so a closed campaign never scans its ballots.
+STATE_SELECT = """
+SELECT c.status AS cs_status, c.min_rank_to_view AS cs_min_rank, c.created_at AS cs_created_at,
+       c.xmin::text AS cs_row_version,
        CASE WHEN c.status NOT IN ('closed', 'archived') THEN (
            SELECT count(*) || ':' || coalesce(max(b.id), 0)
            FROM patt.ballots b WHERE b.campaign_id = c.id
-       ) END AS ballot_set,
+       ) END AS cs_ballot_set,
        (
            SELECT count(*) || ':' || coalesce(sum(e.xmin::text::bigint), 0) || ':'
                   || md5(coalesce(string_agg(m.display_name, '/' ORDER BY e.id), ''))
            FROM patt.campaign_entries e
            LEFT JOIN common.guild_members m ON m.id = e.associated_member_id
            WHERE e.campaign_id = c.id
-       ) AS entry_set,
+       ) AS cs_entry_set,
        CASE WHEN c.status IN ('closed', 'archived') THEN (
            SELECT count(*) || ':' || coalesce(sum(r.xmin::text::bigint), 0)
            FROM patt.campaign_results r WHERE r.campaign_id = c.id
-       ) END AS stored_set,
-       CASE WHEN CAST(:member_id AS integer) IS NULL THEN false ELSE EXISTS (
-           SELECT 1 FROM patt.ballots b
-           WHERE b.campaign_id = c.id AND b.member_id = CAST(:member_id AS integer)
-       ) END AS voted
+       ) END AS cs_stored_set,
+       {voted} AS cs_voted
 FROM patt.campaigns c
 WHERE c.id = :campaign_id
 """
+STATE_NAMES = (
+    "cs_status, cs_min_rank, cs_created_at, cs_row_version, cs_ballot_set, cs_entry_set,"
+    " cs_stored_set, cs_voted"
+)
+# An anonymous visitor: the state alone.
+ANONYMOUS_STATE = text(STATE_SELECT.format(voted="false"))
+# A signed-in viewer: the state rides on the token lookup (`authenticate_lookup`), so the
+# request costs one statement in all; the LEFT JOIN keeps the viewer's row when the campaign
+# does not exist (then every state column is NULL).
+VIEWER_STATE_JOIN = (
+    "LEFT JOIN LATERAL ("
+    + STATE_SELECT.format(
+        voted="EXISTS (SELECT 1 FROM patt.ballots b"
+        " WHERE b.campaign_id = c.id AND b.member_id = m.id)"
+    )
+    + ") cs ON true"
+)
+VIEWER_STATE_COLUMNS = ", ".join(f"cs.{name.strip()}" for name in STATE_NAMES.split(","))
 
 # The campaign list's version plus "is an automatic transition due" (the rule of
-# `checker.reconcile_due`), in one statement.
-LIST_STATE_SQL = (
-    "SELECT ("
+# `checker.reconcile_due`), as select-list columns.
+LIST_STATE_COLUMNS = (
+    "("
     + fingerprint_sql(["patt.campaigns", "patt.campaign_entries"])
-    + """) AS fingerprint,
+    + """) AS list_fingerprint,
     EXISTS (
         SELECT 1 FROM patt.campaigns c
         WHERE (c.status = 'draft' AND c.start_at <= :now
                AND c.start_at + make_interval(hours => c.duration_hours) > :now)
            OR (c.status = 'live'
                AND c.start_at + make_interval(hours => c.duration_hours) <= :now)
-    ) AS due
-"""
+    ) AS list_due"""
 )
+ANONYMOUS_LIST_STATE = text("SELECT " + LIST_STATE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -112,44 +130,60 @@ class CampaignState:
         return self.status in CLOSED_STATUSES
 
 
-async def fetch_row(
-    session: AsyncSession, sql: str, params: dict[str, Any], *, alone: bool
-) -> Row[Any] | None:
-    """One row of a read-only statement. `alone`: the session has not been used yet, so the
-    statement runs on a pooled connection in autocommit mode (no BEGIN / COMMIT round trips);
-    otherwise in the session's transaction, on the connection it already holds."""
-    bind = session.bind
-    if alone and isinstance(bind, AsyncEngine):
-        async with bind.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return (await autocommit.execute(text(sql), params)).one_or_none()
-    return (await session.execute(text(sql), params)).one_or_none()
-
-
-async def campaign_state(
-    session: AsyncSession, campaign_id: int, *, member_id: int | None = None, alone: bool = False
-) -> CampaignState | None:
-    """The campaign's status, view rank, the member's ballot and its version (None: no such
-    campaign); `alone` as in `fetch_row`."""
-    row = await fetch_row(
-        session, STATE_SQL, {"campaign_id": campaign_id, "member_id": member_id}, alone=alone
-    )
-    if row is None:
+def state_of(campaign_id: int, fields: Mapping[Any, Any] | None) -> CampaignState | None:
+    """The state from the `cs_*` columns of either statement (None: no such campaign)."""
+    if fields is None or fields["cs_status"] is None:
         return None
     return CampaignState(
         id=campaign_id,
-        status=row.status,
-        min_rank_to_view=row.min_rank_to_view,
-        voted=bool(row.voted),
+        status=fields["cs_status"],
+        min_rank_to_view=fields["cs_min_rank"],
+        voted=bool(fields["cs_voted"]),
         version=(
-            row.status,
-            row.created_at,  # tells a recreated campaign with a reused id apart
-            row.row_version,
-            row.ballot_set,
-            row.entry_set,
-            row.stored_set,
+            fields["cs_status"],
+            fields["cs_created_at"],  # tells a recreated campaign with a reused id apart
+            fields["cs_row_version"],
+            fields["cs_ballot_set"],
+            fields["cs_entry_set"],
+            fields["cs_stored_set"],
         ),
     )
+
+
+async def read_with_viewer(
+    request: Request, *, columns: str, joins: str, anonymous: TextClause, params: dict[str, Any]
+) -> tuple[Principal | None, Mapping[Any, Any] | None]:
+    """Who is asking (bad credentials: 401, as `OptionalPrincipal`) and the route's own state,
+    in ONE statement on a pooled connection of its own (`read_retrying`): the state's
+    `columns` and `joins` ride on the token lookup, or `anonymous` runs alone when no
+    credentials were sent."""
+
+    async def read(
+        connection: AsyncConnection,
+    ) -> tuple[Principal | None, Mapping[Any, Any] | None]:
+        lookup = await authenticate_lookup(
+            request, connection, extra_columns=columns, extra_joins=joins, params=params
+        )
+        if lookup is not None:
+            return lookup.principal, lookup.extras
+        row = (await connection.execute(anonymous, params)).one_or_none()
+        return None, (row._mapping if row is not None else None)
+
+    viewer, fields = await read_retrying(request.app.state.engine, read)
+    request.state.member = viewer
+    return viewer, fields
+
+
+async def anonymous_state(request: Request, campaign_id: int) -> CampaignState | None:
+    """The campaign's state for an anonymous visitor, in one statement."""
+
+    async def read(connection: AsyncConnection) -> Row[Any] | None:
+        return (
+            await connection.execute(ANONYMOUS_STATE, {"campaign_id": campaign_id})
+        ).one_or_none()
+
+    row = await read_retrying(request.app.state.engine, read)
+    return state_of(campaign_id, row._mapping if row is not None else None)
 
 
 def can_view(state: CampaignState, viewer: rules.Viewer | None) -> bool:
@@ -176,8 +210,9 @@ class VersionedCache:
         self._items[key] = (version, body)
 
 
-def _cache(session: AsyncSession, name: str) -> VersionedCache:
-    return caches_of(session).slot(f"campaign_serving_{name}", VersionedCache)
+def _cache(request: Request, name: str) -> VersionedCache:
+    caches: ProcessCaches = request.app.state.caches
+    return caches.slot(f"campaign_serving_{name}", VersionedCache)
 
 
 def _json(body: bytes) -> Response:
@@ -185,19 +220,19 @@ def _json(body: bytes) -> Response:
 
 
 # ---------------------------------------------------------------------------------- results
-async def results_response(
-    session: AsyncSession, campaign_id: int, viewer: rules.Viewer | None
-) -> Response:
+async def results_response(request: Request, campaign_id: int) -> Response:
     """`GET /api/v1/campaigns/{id}/results`: final results with the close-time `audit` beside
     `data`, or live standings for members who voted (`audit` null). 404 / 401 / 403 exactly as
-    the rules say, checked on every request before the cache is consulted."""
-    # the viewer was read on its own connection, so the session is usually still unused
-    state = await campaign_state(
-        session,
-        campaign_id,
-        member_id=viewer.id if viewer is not None else None,
-        alone=not session.in_transaction(),
+    the rules say, checked on every request before the cache is consulted. The caller and the
+    campaign's state are read in one statement; the database is read again only to rebuild."""
+    viewer, fields = await read_with_viewer(
+        request,
+        columns=VIEWER_STATE_COLUMNS,
+        joins=VIEWER_STATE_JOIN,
+        anonymous=ANONYMOUS_STATE,
+        params={"campaign_id": campaign_id},
     )
+    state = state_of(campaign_id, fields)
     if state is None:
         raise NotFound(NOT_FOUND)
     if not can_view(state, viewer):
@@ -209,14 +244,16 @@ async def results_response(
             raise Forbidden("Results not yet available")
         if not state.voted:
             raise Forbidden("Vote to see live standings")
-    cache = _cache(session, "results")
+    cache = _cache(request, "results")
     body = cache.get(campaign_id, state.version)
     if body is None:
-        campaign = await service.get_campaign(
-            session, campaign_id, message=NOT_FOUND, with_entries=False
-        )
-        rows = await results.get_results(session, campaign)
-        body = bytes(ok(rows, beside={"audit": audit.audit_of(campaign)}).body)
+        async with request.app.state.sessionmaker() as session:
+            campaign = await service.get_campaign(
+                session, campaign_id, message=NOT_FOUND, with_entries=False
+            )
+            rows = await results.get_results(session, campaign)
+            body = bytes(ok(rows, beside={"audit": audit.audit_of(campaign)}).body)
+            await session.commit()  # results computed at close may have been stored just now
         # (a closed campaign whose final results were only now stored gets a new version from
         # that write, so the next request rebuilds once more and then the answer stays put)
         cache.put(campaign_id, state.version, body)
@@ -238,11 +275,10 @@ class _ListCache:
     campaigns: list[_ListedCampaign] | None = None
 
 
-async def _list_state(session: AsyncSession, now: datetime, *, alone: bool) -> tuple[str, bool]:
-    row = await fetch_row(session, LIST_STATE_SQL, {"now": now}, alone=alone)
-    if row is None:  # an aggregate answers one row; kept for the type checker
+def _list_state(fields: Mapping[Any, Any] | None) -> tuple[str, bool]:
+    if fields is None:  # an aggregate answers one row; kept for the type checker
         raise RuntimeError("campaign list state returned no row")
-    return str(row.fingerprint), bool(row.due)
+    return str(fields["list_fingerprint"]), bool(fields["list_due"])
 
 
 async def _listed(session: AsyncSession) -> list[_ListedCampaign]:
@@ -261,29 +297,37 @@ async def _listed(session: AsyncSession) -> list[_ListedCampaign]:
     return listed
 
 
-async def campaign_list_response(
-    request: Request,
-    session: AsyncSession,
-    *,
-    viewer: rules.Viewer | None,
-    officer: bool,
-    status: str | None,
-) -> Response:
+async def campaign_list_response(request: Request, *, status: str | None) -> Response:
     """`GET /api/v1/campaigns`: the campaigns the viewer can view (archived only when asked
     for by status), drafts without entries for non-officers. Applies due automatic transitions
-    first, like `checker.reconcile_due`."""
+    first, like `checker.reconcile_due`. The caller and the list's version are read in one
+    statement; the database is read again only when a transition is due or to rebuild."""
     now = clock.now()
-    alone = not session.in_transaction()  # as in `results_response`
-    fingerprint, due = await _list_state(session, now, alone=alone)
+
+    async def read() -> tuple[Principal | None, Mapping[Any, Any] | None]:
+        return await read_with_viewer(
+            request,
+            columns=LIST_STATE_COLUMNS,
+            joins="",
+            anonymous=ANONYMOUS_LIST_STATE,
+            params={"now": now},
+        )
+
+    viewer, fields = await read()
+    fingerprint, due = _list_state(fields)
     if due:
         await checker.reconcile_due(request.app.state.sessionmaker, now=now)
-        fingerprint, _ = await _list_state(session, now, alone=alone)
-    cache: _ListCache = caches_of(session).slot("campaign_serving_list", _ListCache)
+        viewer, fields = await read()
+        fingerprint, _ = _list_state(fields)
+    caches: ProcessCaches = request.app.state.caches
+    cache: _ListCache = caches.slot("campaign_serving_list", _ListCache)
     campaigns = cache.campaigns
     if campaigns is None or cache.fingerprint != fingerprint:
-        campaigns = await _listed(session)
+        async with request.app.state.sessionmaker() as session:
+            campaigns = await _listed(session)
         cache.fingerprint, cache.campaigns = fingerprint, campaigns
     level = rules.viewer_level(viewer)
+    officer = level >= request.app.state.settings.admin_rank_level
     parts = [
         c.with_entries if officer or c.status != "draft" else c.without_entries
         for c in campaigns
@@ -306,12 +350,11 @@ async def public_closed_page(
     the page as usual."""
     if FLASH_COOKIE in request.cookies:
         return None
-    async with request.app.state.sessionmaker() as session:
-        state = await campaign_state(session, campaign_id, alone=True)
-        if state is None or not state.closed or state.min_rank_to_view is not None:
-            return None
-        version = state.version
-        cache = _cache(session, "closed_page")
+    state = await anonymous_state(request, campaign_id)
+    if state is None or not state.closed or state.min_rank_to_view is not None:
+        return None
+    version = state.version
+    cache = _cache(request, "closed_page")
     body = cache.get(campaign_id, version)
     if body is None:
         response = await build()

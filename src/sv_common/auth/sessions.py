@@ -113,17 +113,19 @@ class Principal:
 
 
 # Token → member, rank and account in one indexed lookup; no ORM objects, no write. Callers
-# may add columns computed from `m` (member), `r` (rank) and `u` (user) — see TokenLookup.
+# may add columns computed from `m` (member), `r` (rank) and `u` (user) — see TokenLookup —
+# and tables of their own, joined after those three (`extra_joins`, e.g. a LEFT JOIN LATERAL
+# that reads what the route is about in the same round trip).
 PRINCIPAL_SQL = """
 SELECT m.id, m.user_id, m.display_name, m.discord_username, m.discord_id, m.registered_at,
        m.last_seen_at, r.id AS rank_id, r.name AS rank_name, r.level AS rank_level,
        u.is_active, u.token_version{extra}
 FROM common.guild_members m
 JOIN common.users u ON u.id = m.user_id
-JOIN common.guild_ranks r ON r.id = m.rank_id
+JOIN common.guild_ranks r ON r.id = m.rank_id{joins}
 WHERE m.id = :member_id AND m.user_id = :user_id
 """
-_statements: dict[str, TextClause] = {}
+_statements: dict[tuple[str, str], TextClause] = {}
 
 # The last-seen mark, written only when the stored one is older than LAST_SEEN_EVERY (so at
 # most once per 15 minutes per member, and never twice when two requests race).
@@ -143,11 +145,13 @@ class TokenLookup:
     extras: dict[str, Any]
 
 
-def _statement(extra_columns: str) -> TextClause:
-    statement = _statements.get(extra_columns)
+def _statement(extra_columns: str, extra_joins: str) -> TextClause:
+    key = (extra_columns, extra_joins)
+    statement = _statements.get(key)
     if statement is None:
         extra = f",\n       {extra_columns}" if extra_columns else ""
-        statement = _statements[extra_columns] = text(PRINCIPAL_SQL.format(extra=extra))
+        joins = f"\n{extra_joins}" if extra_joins else ""
+        statement = _statements[key] = text(PRINCIPAL_SQL.format(extra=extra, joins=joins))
     return statement
 
 
@@ -157,18 +161,21 @@ async def principal_for_token(
     token: str,
     *,
     extra_columns: str = "",
+    extra_joins: str = "",
     params: dict[str, Any] | None = None,
 ) -> TokenLookup:
     """The active registered member the token belongs to, in one statement; Unauthorized
     otherwise. Rank and account state are read from the database on every call, so rank
     changes, deactivation and sign-out apply at once. `extra_columns` (a constant SQL select
-    list over `m`, `r`, `u`, with its `params`) rides along in the same statement."""
+    list over `m`, `r`, `u` and the tables of `extra_joins`, with its `params`) rides along in
+    the same statement; the joins must keep exactly one row per member (LEFT JOIN LATERAL of
+    one row, typically)."""
     try:
         claims = decode_access_token(secret, token)
     except TokenError as exc:
         raise Unauthorized(exc.message) from exc
     values = {"member_id": claims["member_id"], "user_id": claims["user_id"], **(params or {})}
-    row = (await executor.execute(_statement(extra_columns), values)).first()
+    row = (await executor.execute(_statement(extra_columns, extra_joins), values)).first()
     if row is None or not row.is_active:
         raise Unauthorized("Invalid token.")
     if claims.get("ver", 0) != row.token_version:  # signed out everywhere since it was issued

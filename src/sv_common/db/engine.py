@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only
+
+T = TypeVar("T")
+
+# Set while `read_retrying` checks a connection out: that read skips the ping on checkout,
+# because it retries once on a fresh connection instead (see `read_retrying`).
+_SKIP_PING: ContextVar[bool] = ContextVar("sv_common_skip_ping", default=False)
 
 
 def to_async_url(url: str) -> str:
@@ -35,20 +46,59 @@ def to_sync_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create the async engine (asyncpg) for `url`.
 
-    Pooled connections are checked before use (`pool_pre_ping`), so the first request after a
-    PostgreSQL restart gets a fresh connection instead of an error; statement parameters are
-    never written into error messages (`hide_parameters`) — they can hold password hashes and
-    invite codes, and errors end up in logs.
+    Pooled connections are checked before use with one trivial statement (one round trip; the
+    driver's own pre-ping wraps it in a transaction and takes three), so the first request after
+    a PostgreSQL restart gets a fresh connection instead of an error. Reads made through
+    `read_retrying` skip that check and retry instead. Statement parameters are never written
+    into error messages (`hide_parameters`) — they can hold password hashes and invite codes,
+    and errors end up in logs.
     """
     options: dict[str, Any] = {
         "pool_size": 10,
         "max_overflow": 10,
-        "pool_pre_ping": True,
         "hide_parameters": True,
         "connect_args": {"timeout": 5},
     }
     options.update(kwargs)
-    return create_async_engine(to_async_url(url), **options)
+    engine = create_async_engine(to_async_url(url), **options)
+    event.listen(engine.sync_engine, "checkout", _ping_on_checkout)
+    return engine
+
+
+def _ping_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Pool checkout: one trivial statement proves the pooled connection still works. A dead one
+    raises DisconnectionError, on which the pool discards it and connects afresh (it tries
+    three times before the error reaches the caller)."""
+    if _SKIP_PING.get():
+        return
+    driver = record.driver_connection
+    try:
+        await_only(driver.execute("SELECT 1"))
+    except Exception as exc:  # any failure: this connection cannot be trusted
+        raise DisconnectionError("pooled connection failed its check") from exc
+
+
+async def read_retrying(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `work` on a pooled connection in autocommit mode (no BEGIN / ROLLBACK round trips)
+    without the checkout ping: when the connection turns out to be dead (a PostgreSQL restart
+    closed it while it sat in the pool), the whole pool generation is discarded and `work` runs
+    once more on a fresh connection. For the hottest read paths; `work` must be safe to run
+    twice (reads, or idempotent writes such as the last-seen mark)."""
+    for attempt in (1, 2):
+        skip = _SKIP_PING.set(True)
+        try:
+            connection = await engine.connect().start()
+        finally:
+            _SKIP_PING.reset(skip)
+        try:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return await work(autocommit)
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+        finally:
+            await connection.close()
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def make_sessionmaker(
