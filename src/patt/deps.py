@@ -46,9 +46,11 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """One pooled connection for a read-only request: no ORM session, nothing to commit."""
+    """One pooled connection for a read-only request: no ORM session, and in autocommit mode,
+    so its statements need no BEGIN / ROLLBACK round trips (the last-seen mark, the one write
+    such a request may make, is committed as it is made)."""
     async with request.app.state.engine.connect() as connection:
-        yield connection
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 DB = Annotated[AsyncSession, Depends(get_db, scope="function")]

@@ -49,9 +49,16 @@ def install(app: FastAPI) -> None:
     guild_sync_scheduler.install(app)  # app.state.guild_sync, the scheduler and its leader
     campaign_reach.install(app)  # campaign announcements and reminder DMs in Discord
 
-    # ---- JSON API (30, 60 §9, 70, 85 §11)
+    # Routers are tried in the order they are included, route by route, and trying one costs
+    # about a microsecond, so the most visited paths come first: the health check, the landing
+    # page, the campaign API and the vote page. No two routes share a path, so the order never
+    # changes which route answers (tests/integration/test_route_order.py checks it).
     app.include_router(health.router)
+    app.include_router(public_pages.router)  # landing
     app.include_router(campaigns_api.router)  # public + vote (30 §7–8)
+    app.include_router(vote_pages.router)
+
+    # ---- JSON API (30, 60 §9, 70, 85 §11)
     app.include_router(auth_api.router)  # register / login / me (30 §3)
     app.include_router(guild_api.router)  # public ranks and roster (30 §5)
     guild_tools_api.install(app)  # roster-data / roster-submit / availability (60 §9.1–9.5)
@@ -63,8 +70,6 @@ def install(app: FastAPI) -> None:
     app.include_router(identity_api.router)  # people, links, orphans, issues (85 §11)
 
     # ---- pages (50, 60 §1)
-    app.include_router(public_pages.router)  # landing
-    app.include_router(vote_pages.router)
     app.include_router(guild_tools_pages.router)  # /roster, /roster-view, config, old URLs
     app.include_router(auth_pages.router)  # login, register, logout
     app.include_router(setup_pages.router)  # first-run Guild Leader

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import text
 from tests.conftest import Factory
 
@@ -258,3 +259,56 @@ async def test_invalid_session_cookie_on_landing_is_dropped(client: httpx.AsyncC
     assert response.status_code == 200
     assert "Sign In" in response.text
     assert any(c.startswith("patt_token=") for c in response.headers.get_list("set-cookie"))
+
+
+# ------------------------------------------------------------ anonymous pages kept rendered
+async def test_anonymous_page_is_reused_yet_shows_every_change_at_once(
+    app: Any, client: httpx.AsyncClient
+):
+    await add_quotes(app, ["Only quote"], ["Only title"])
+    first = await client.get("/")
+    again = await client.get("/")
+    assert again.status_code == 200 and again.text == first.text
+    assert "Only quote" in again.text and "Active Votes" not in again.text
+    await campaign(app, title="Brand New Vote")
+    fresh = await client.get("/")
+    assert "Brand New Vote" in fresh.text and "Active Votes" in fresh.text
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE patt.mito_quotes SET quote = 'Changed quote'"))
+    changed = (await client.get("/")).text
+    assert "Changed quote" in changed and "Only quote" not in changed
+
+
+async def test_a_kept_page_still_hands_a_new_visitor_the_csrf_cookie(
+    app: Any, client: httpx.AsyncClient
+):
+    await client.get("/")  # renders and keeps the page
+    client.cookies.clear()
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert any(c.startswith("patt_csrf=") for c in response.headers.get_list("set-cookie"))
+
+
+async def test_a_flash_message_is_shown_once_and_never_kept(app: Any, client: httpx.AsyncClient):
+    await client.get("/")  # a kept page exists
+    flash = URLSafeTimedSerializer(app.state.jwt_secret, salt="patt-flash").dumps(
+        {"kind": "success", "text": "You are signed out."}
+    )
+    client.cookies.set("patt_flash", flash)
+    shown = await client.get("/")
+    assert "You are signed out." in shown.text
+    client.cookies.delete("patt_flash")
+    assert "You are signed out." not in (await client.get("/")).text
+
+
+async def test_signed_in_viewers_never_get_the_anonymous_page(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+):
+    await campaign(app, title="Members Vote")
+    anonymous = (await client.get("/")).text
+    assert "Login to Vote" in anonymous
+    member = await factory.member(display_name="Lantern")
+    login_as(client, member.token)
+    page = (await client.get("/")).text
+    assert "Lantern" in page and "Logout" in page and "Vote Now" in page
+    assert "Login to Vote" not in page

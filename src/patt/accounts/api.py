@@ -15,17 +15,19 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import Field, StringConstraints
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from patt.core.envelope import Envelope, ok
 from patt.core.fields import IsoTime
 from patt.core.netutil import client_ip
 from patt.core.schemas import Body, ReadModel
-from patt.deps import DB, CurrentMember, ReadDB, authenticate_lookup
+from patt.deps import DB, CurrentMember, authenticate_lookup
 from patt.members.schemas import RankBrief
 from sv_common.auth import sessions
 from sv_common.auth.jwt import create_access_token
+from sv_common.auth.sessions import TokenLookup
 from sv_common.auth.throttle import SharedWindow
+from sv_common.db.engine import read_retrying
 from sv_common.db.models import GuildMember
 from sv_common.errors import DomainError, TooManyRequests, Unauthorized
 from sv_common.identity import accounts
@@ -210,10 +212,15 @@ OWN_CHARACTERS_COLUMN = """(
 
 
 @router.get("/me", response_model=Envelope[Profile])
-async def me(request: Request, connection: ReadDB) -> Response:
+async def me(request: Request) -> Response:
     """The caller's profile with their current (not removed) characters, mains first: one
-    statement in all (the token's principal with the characters beside it)."""
-    lookup = await authenticate_lookup(request, connection, extra_columns=OWN_CHARACTERS_COLUMN)
+    statement in all (the token's principal with the characters beside it), on a connection
+    of its own (`read_retrying`)."""
+
+    async def read(connection: AsyncConnection) -> TokenLookup | None:
+        return await authenticate_lookup(request, connection, extra_columns=OWN_CHARACTERS_COLUMN)
+
+    lookup = await read_retrying(request.app.state.engine, read)
     if lookup is None:
         raise Unauthorized("Not authenticated.")
     principal = lookup.principal

@@ -6,6 +6,14 @@ list does. Choices where the spec is silent: a live campaign past its end that c
 yet is left out of Active Votes; cards are ordered by the soonest end; an
 anonymous visitor with no visible live campaign sees no Active Votes section (the empty state is
 for logged-in members, as specified); Recent Results is hidden when there are none.
+
+The page an anonymous visitor sees (no login cookie, no flash message pending) depends only on
+what that statement returned — the live and closed campaigns listed, the quote and Mito's title —
+and on the app's settings. It holds no CSRF token and no clock reading (countdowns are counted in
+the browser from the end time), so it is kept as finished HTML per distinct statement result
+(`AnonymousPages`): the next visitor who gets the same result is served those bytes without
+rendering. The statement still runs on every request, so a new campaign, a close or a new quote
+shows at once.
 """
 
 from __future__ import annotations
@@ -16,12 +24,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patt.campaigns import checker as campaign_checker
-from patt.core.render import render
+from patt.core.caches import ProcessCaches
+from patt.core.render import FLASH_COOKIE, csrf_token_for, finish_page_response, render
 from patt.deps import page_lookup
 from sv_common import clock
 
@@ -30,6 +39,9 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 DESCRIPTION_LIMIT = 100
 FALLBACK_TITLE = "Healer Extraordinaire"
 RECENT_RESULTS = 3
+# Rendered anonymous pages kept per process (one per distinct statement result: about one per
+# quote × title while campaigns stay put); beyond it the cache starts over.
+ANONYMOUS_PAGES = 256
 
 
 @dataclass
@@ -115,10 +127,42 @@ def landing_from_row(row: Any) -> dict[str, Any]:
     return {"due": int(row["due"]), "active": active, "results": results, "quote": quote}
 
 
+async def landing_row(connection: AsyncConnection, level: int) -> Any:
+    """The landing columns for a viewer at `level` (a row mapping)."""
+    row = (await connection.execute(LANDING_SQL, {"level": level, **landing_params()})).one()
+    return row._mapping
+
+
 async def landing_data(connection: AsyncConnection, level: int) -> dict[str, Any]:
     """Active votes, recent results and the quote of the day for a viewer at `level`."""
-    row = (await connection.execute(LANDING_SQL, {"level": level, **landing_params()})).one()
-    return landing_from_row(row._mapping)
+    return landing_from_row(await landing_row(connection, level))
+
+
+class AnonymousPages:
+    """Finished anonymous landing pages by the statement result they were rendered from."""
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[Any, ...], bytes] = {}
+
+    @staticmethod
+    def key(row: Any) -> tuple[Any, ...]:
+        """What the anonymous page shows, as read (JSON text of the cards, quote, title)."""
+        return (row["active"], row["recent"], row["quote"], row["title"])
+
+    def get(self, row: Any) -> bytes | None:
+        """The page rendered from an equal result, if any."""
+        return self._pages.get(self.key(row))
+
+    def put(self, row: Any, body: bytes) -> None:
+        """Keep `body` as the page of this result."""
+        if len(self._pages) >= ANONYMOUS_PAGES:
+            self._pages.clear()
+        self._pages[self.key(row)] = body
+
+
+def _anonymous_pages(request: Request) -> AnonymousPages:
+    caches: ProcessCaches = request.app.state.caches
+    return caches.slot("landing_anonymous_pages", AnonymousPages)
 
 
 @router.get("/")
@@ -127,7 +171,8 @@ async def landing(request: Request) -> Response:
 
     One statement per view: for a signed-in viewer the page's columns ride along with the login
     cookie's lookup. The navigation's Vote link is the first Active Votes card, which is the
-    same campaign the shared lookup would find, so no other statement is needed."""
+    same campaign the shared lookup would find, so no other statement is needed. An anonymous
+    visit without a pending flash message is served from `AnonymousPages` when it can be."""
     engine = request.app.state.engine
     async with engine.connect() as connection:
         lookup = await page_lookup(
@@ -135,15 +180,21 @@ async def landing(request: Request) -> Response:
         )
         viewer = lookup.principal if lookup is not None else None
         level = viewer.rank.level if viewer is not None else 0
-        if lookup is not None:
-            data = landing_from_row(lookup.extras)
-        else:
-            data = await landing_data(connection, level)
-    if data["due"]:
+        row = lookup.extras if lookup is not None else await landing_row(connection, level)
+    if row["due"]:
         # due automatic transitions first (40 §2): an expired vote shows as a result, not as live
         await campaign_checker.reconcile_due(request.app.state.sessionmaker)
         async with engine.connect() as connection:
-            data = await landing_data(connection, level)
+            row = await landing_row(connection, level)
+    pages = _anonymous_pages(request) if viewer is None else None
+    if pages is not None and FLASH_COOKIE not in request.cookies:
+        body = pages.get(row)
+        if body is not None:
+            csrf_token_for(request)  # a new visitor gets the CSRF cookie, as every page hands out
+            return finish_page_response(request, HTMLResponse(body))
+    else:
+        pages = None  # signed in, or a flash message is shown once: rendered as it is
+    data = landing_from_row(row)
     if viewer is not None:
         active: list[CampaignCard] = data["active"]
         request.state.nav_vote_url = f"/vote/{active[0].id}" if active else None
@@ -155,4 +206,7 @@ async def landing(request: Request) -> Response:
         "results": data["results"],
         "quote": data["quote"],
     }
-    return await render(request, "public/landing.html", context, member=viewer)
+    response = await render(request, "public/landing.html", context, member=viewer)
+    if pages is not None:
+        pages.put(row, bytes(response.body))
+    return response
