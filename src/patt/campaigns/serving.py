@@ -18,6 +18,13 @@ SQL) is seen by the very next request everywhere, and no invalidation messages a
 A closed campaign's page shows only what was stored at close (final results, the turnout of the
 audit snapshot, `closed_turnout`), so its version needs nothing about members or ranks.
 
+A request costs ONE statement in all while its answer is cached: for a signed-in caller the
+campaign's columns ride on the token lookup (`read_with_viewer`: a LEFT JOIN LATERAL after the
+principal's tables), and the statement runs on a pooled connection in autocommit mode without
+the pool's checkout check, retried once on a fresh connection if the pooled one had died
+(`sv_common.db.engine.read_retrying`). The routes take no request-wide session: one is opened
+only to rebuild an answer.
+
 The version is read before an answer is built, so a cached answer is never older than the state
 its version describes; a write racing a rebuild costs at most one extra rebuild. Visibility rules
 run on every request from the freshly read row, never from the cache: the cache only holds what
