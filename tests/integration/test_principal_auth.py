@@ -51,6 +51,11 @@ async def assert_refused_everywhere(
     roster = await client.get(ROSTER_DATA, headers=member.headers)
     assert roster.status_code == 401
     assert roster.json()["success"] is False
+    # the campaign reads look the caller up in their own statement: refused the same way
+    for path in ("/api/v1/campaigns", "/api/v1/campaigns/1/results"):
+        refused = await client.get(path, headers=member.headers)
+        assert refused.status_code == 401, path
+        assert refused.json() == {"ok": False, "error": message}
     for path in ("/", "/roster-view"):
         response = await page(client, path, member)
         assert response.status_code == 200
@@ -64,6 +69,10 @@ async def test_a_valid_token_works_everywhere(client: httpx.AsyncClient, factory
     assert me.status_code == 200
     assert me.json()["data"]["display_name"] == "Rae"
     assert (await client.get(ROSTER_DATA, headers=member.headers)).status_code == 200
+    listed = await client.get("/api/v1/campaigns", headers=member.headers)
+    assert listed.status_code == 200 and listed.json() == {"ok": True, "data": []}
+    missing = await client.get("/api/v1/campaigns/1/results", headers=member.headers)
+    assert missing.status_code == 404
     for path in ("/", "/roster-view"):
         response = await page(client, path, member)
         assert signed_in_as(response, member)
