@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Select, exists, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sv_common.db.models import Campaign, CampaignEligibleVoter, GuildMember
+from patt.campaigns.rules import Viewer
+from sv_common.db.models import Campaign, CampaignEligibleVoter
 from sv_common.identity.members import eligible_voters_query
 
 NOT_IN_SNAPSHOT = "You were not eligible to vote when this campaign opened"
@@ -57,7 +58,7 @@ async def in_snapshot(session: AsyncSession, *, campaign_id: int, member_id: int
     )
 
 
-async def refusal(session: AsyncSession, campaign: Campaign, member: GuildMember) -> str | None:
+async def refusal(session: AsyncSession, campaign: Campaign, member: Viewer) -> str | None:
     """Why this member may not vote in the campaign (rule 5 of 40 §3), or None."""
     if campaign.eligibility_snapshot:
         if await in_snapshot(session, campaign_id=campaign.id, member_id=member.id):

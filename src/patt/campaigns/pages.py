@@ -41,10 +41,10 @@ from patt.core.render import (
     redirect_with_flash,
     render,
 )
-from patt.deps import PageMember
+from patt.deps import PageMember, PagePrincipal
 from sv_common.db.engine import transaction
 from sv_common.db.enums import CampaignType
-from sv_common.db.models import Campaign, GuildMember
+from sv_common.db.models import Campaign
 from sv_common.errors import DomainError
 
 router = APIRouter(include_in_schema=False)
@@ -216,7 +216,7 @@ def schulze_explanation(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _view_state(
-    campaign: Campaign, member: GuildMember | None, voted: bool, refusal: str | None
+    campaign: Campaign, member: campaign_rules.Viewer | None, voted: bool, refusal: str | None
 ) -> str:
     if campaign.status == "draft":
         return "upcoming"
@@ -232,7 +232,9 @@ def _view_state(
 
 
 @router.get("/vote/{campaign_id}")
-async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageMember) -> Response:
+async def vote_page(
+    request: Request, campaign_id: CampaignPathId, member: PagePrincipal
+) -> Response:
     """The campaign page in the state the viewer is in (an anonymous visit to a closed
     campaign is served from the page rendered once per campaign version, `serving`)."""
     await campaign_checker.reconcile(request.app.state.sessionmaker, campaign_id)
@@ -245,7 +247,9 @@ async def vote_page(request: Request, campaign_id: CampaignPathId, member: PageM
     return await _vote_page(request, campaign_id, member)
 
 
-async def _vote_page(request: Request, campaign_id: int, member: GuildMember | None) -> Response:
+async def _vote_page(
+    request: Request, campaign_id: int, member: campaign_rules.Viewer | None
+) -> Response:
     """Render the campaign page from the database."""
     factory = request.app.state.sessionmaker
     async with transaction(factory) as db:
