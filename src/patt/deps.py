@@ -285,17 +285,6 @@ async def get_optional_principal(request: Request, connection: ReadDB) -> Princi
     return principal
 
 
-async def get_optional_principal_alone(request: Request) -> Principal | None:
-    """`get_optional_principal` for routes that read through their own session: an anonymous
-    request takes no database connection here, and a token or cookie is looked up on a pooled
-    connection of its own, returned before the route runs."""
-    if bearer_token(request) is None and not request.cookies.get(SESSION_COOKIE):
-        request.state.member = None
-        return None
-    async with request.app.state.engine.connect() as connection:
-        return await get_optional_principal(request, connection)
-
-
 # The navigation's Vote link (the visible live campaign that ends soonest, as
 # campaigns.checker.nav_vote_url finds it), read in the same statement as the page's viewer.
 NAV_VOTE_COLUMN = """(
@@ -375,6 +364,5 @@ def require_principal_rank(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_current_principal)]
-OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal_alone)]
 OfficerPrincipal = Annotated[Principal, Depends(require_principal_rank())]
 PagePrincipal = Annotated[Principal | None, Depends(get_page_principal)]

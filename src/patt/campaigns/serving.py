@@ -160,7 +160,7 @@ def state_of(campaign_id: int, fields: Mapping[Any, Any] | None) -> CampaignStat
 async def read_with_viewer(
     request: Request, *, columns: str, joins: str, anonymous: TextClause, params: dict[str, Any]
 ) -> tuple[Principal | None, Mapping[Any, Any] | None]:
-    """Who is asking (bad credentials: 401, as `OptionalPrincipal`) and the route's own state,
+    """Who is asking (bad credentials: 401, as everywhere) and the route's own state,
     in ONE statement on a pooled connection of its own (`read_retrying`): the state's
     `columns` and `joins` ride on the token lookup, or `anonymous` runs alone when no
     credentials were sent."""
