@@ -233,31 +233,25 @@ async def authenticate_lookup(
 ) -> TokenLookup | None:
     """Bearer token first (a malformed one never falls back to the cookie), then the login
     cookie, which also needs CSRF on unsafe methods (after authentication: decision 3). A route
-    that needs a little more about the caller reads it as `extra_columns` of the same statement."""
+    that needs a little more about the caller reads it as `extra_columns` (and `extra_joins`) of
+    the same statement."""
     token = bearer_token(request)
-    if token is not None:
+    from_cookie = token is None
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
         if not token:
-            raise Unauthorized("Invalid token.")
-        lookup = await resolve_principal(
-            request,
-            connection,
-            token,
-            extra_columns=extra_columns,
-            extra_joins=extra_joins,
-            params=params,
-        )
-    else:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if not cookie:
             return None
-        lookup = await resolve_principal(
-            request,
-            connection,
-            cookie,
-            extra_columns=extra_columns,
-            extra_joins=extra_joins,
-            params=params,
-        )
+    elif not token:
+        raise Unauthorized("Invalid token.")
+    lookup = await resolve_principal(
+        request,
+        connection,
+        token,
+        extra_columns=extra_columns,
+        extra_joins=extra_joins,
+        params=params,
+    )
+    if from_cookie:
         check_api_csrf(request)
     request.state.member = lookup.principal
     return lookup

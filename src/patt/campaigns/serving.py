@@ -86,8 +86,14 @@ FROM patt.campaigns c
 WHERE c.id = :campaign_id
 """
 STATE_NAMES = (
-    "cs_status, cs_min_rank, cs_created_at, cs_row_version, cs_ballot_set, cs_entry_set,"
-    " cs_stored_set, cs_voted"
+    "cs_status",
+    "cs_min_rank",
+    "cs_created_at",
+    "cs_row_version",
+    "cs_ballot_set",
+    "cs_entry_set",
+    "cs_stored_set",
+    "cs_voted",
 )
 # An anonymous visitor: the state alone.
 ANONYMOUS_STATE = text(STATE_SELECT.format(voted="false"))
@@ -102,7 +108,7 @@ VIEWER_STATE_JOIN = (
     )
     + ") cs ON true"
 )
-VIEWER_STATE_COLUMNS = ", ".join(f"cs.{name.strip()}" for name in STATE_NAMES.split(","))
+VIEWER_STATE_COLUMNS = ", ".join(f"cs.{name}" for name in STATE_NAMES)
 
 # The campaign list's version plus "is an automatic transition due" (the rule of
 # `checker.reconcile_due`), as select-list columns.

@@ -133,11 +133,6 @@ async def landing_row(connection: AsyncConnection, level: int) -> Any:
     return row._mapping
 
 
-async def landing_data(connection: AsyncConnection, level: int) -> dict[str, Any]:
-    """Active votes, recent results and the quote of the day for a viewer at `level`."""
-    return landing_from_row(await landing_row(connection, level))
-
-
 class AnonymousPages:
     """Finished anonymous landing pages by the statement result they were rendered from."""
 
@@ -186,14 +181,13 @@ async def landing(request: Request) -> Response:
         await campaign_checker.reconcile_due(request.app.state.sessionmaker)
         async with engine.connect() as connection:
             row = await landing_row(connection, level)
-    pages = _anonymous_pages(request) if viewer is None else None
-    if pages is not None and FLASH_COOKIE not in request.cookies:
-        body = pages.get(row)
-        if body is not None:
-            csrf_token_for(request)  # a new visitor gets the CSRF cookie, as every page hands out
-            return finish_page_response(request, HTMLResponse(body))
-    else:
-        pages = None  # signed in, or a flash message is shown once: rendered as it is
+    # signed in, or a flash message to show once: rendered as it is, never kept
+    keep = viewer is None and FLASH_COOKIE not in request.cookies
+    pages = _anonymous_pages(request) if keep else None
+    body = pages.get(row) if pages is not None else None
+    if body is not None:
+        csrf_token_for(request)  # a new visitor gets the CSRF cookie, as every page hands out
+        return finish_page_response(request, HTMLResponse(body))
     data = landing_from_row(row)
     if viewer is not None:
         active: list[CampaignCard] = data["active"]
