@@ -457,3 +457,40 @@ async def test_page_of_a_campaign_closed_before_audit_snapshots_counts_its_ballo
     counter = StatementCounter(app)
     statements, again = await counter.count(client.get(f"/vote/{campaign_id}"))
     assert statements == 1 and again.text == first.text
+
+
+# ------------------------------------------------------------------------------- bad input
+async def test_garbage_on_the_one_statement_reads_is_refused_and_changes_nothing(
+    app: Any, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    """The list, results and `/me` read the caller themselves now: bad ids, a bad status
+    filter and bad credentials answer a clear 4xx envelope, and nothing is written."""
+    officer = await factory.officer()
+    campaign_id, _ = await make_campaign(app, officer)
+    before = await table_counts(app)
+    for raw in ("abc", "1.0", "-1", "0", "99999999999"):
+        response = await client.get(f"{PUBLIC}/{raw}/results")
+        assert response.status_code == 422, raw
+        assert response.json()["ok"] is False
+    bad_status = await client.get(PUBLIC, params={"status": "exploded"})
+    assert bad_status.status_code == 422 and bad_status.json()["ok"] is False
+    for headers in (
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer not.a.token"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Cookie": "patt_token=%00garbage"},
+    ):
+        for path in (PUBLIC, f"{PUBLIC}/{campaign_id}/results", "/api/v1/auth/me"):
+            refused = await client.get(path, headers=headers)
+            assert refused.status_code == 401, (path, headers, refused.text)
+            assert refused.json()["ok"] is False and refused.json()["error"]
+    assert await table_counts(app) == before
+
+
+async def table_counts(app: Any) -> dict[str, int]:
+    """Rows of the tables a read must never write."""
+    async with app.state.engine.connect() as connection:
+        return {
+            table: int((await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar())
+            for table in ("patt.campaigns", "patt.ballots", "common.guild_members")
+        }
